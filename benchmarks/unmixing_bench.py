@@ -92,6 +92,59 @@ def speed(args) -> list[dict]:  # noqa: ANN001
             f"{t_ref2:.1f} s, ratio {t_ref2 / t_conv:.2f}x",
             flush=True,
         )
+    rows.extend(_gpu_speed(args, Y, M0, lam, k, t_ours))
+    return rows
+
+
+def _gpu_speed(args, Y, M0, lam, k: int, t_cpu: float) -> list[dict]:  # noqa: ANN001
+    """GPU rows (same problem, same start) when CuPy sees a device."""
+    import numpy as np
+
+    import gpu
+    from solvers.unmixing import unmix
+
+    if not gpu.is_available():
+        print(f"GPU: skipped ({gpu.unavailable_reason()})", flush=True)
+        return []
+    import cupy
+
+    unmix(Y[:, :500], args.r, init=M0, lam=lam, maxiter=3, backend="gpu")  # compile
+    cupy.cuda.Device().synchronize()
+    t = time.perf_counter()
+    res = unmix(Y, args.r, init=M0, lam=lam, maxiter=k, tol=1e-300, backend="gpu")
+    t_gpu = time.perf_counter() - t - res.info["init_seconds"]
+    cpu = unmix(Y, args.r, init=M0, lam=lam, maxiter=k, tol=1e-300, backend="cpu")
+    diff = float(np.abs(res.abundances - cpu.abundances).max())
+    print(
+        f"GPU per iteration: {1e3 * t_gpu / k:.2f} ms ({t_cpu / t_gpu:.1f}x our CPU, "
+        f"max |ΔA| vs CPU = {diff:.1e})",
+        flush=True,
+    )
+    rows = [
+        dict(
+            case=f"GPU {Y.shape[1]} px x {Y.shape[0]} bands r={args.r}",
+            what=f"per iteration ({k} its)",
+            ours_s=t_gpu / k,
+            numpy_s=t_cpu / k,
+            ratio=t_cpu / t_gpu,
+            max_abs_diff_A=diff,
+        )
+    ]
+    if not args.quick:
+        t = time.perf_counter()
+        conv = unmix(Y, args.r, init=M0, lam=lam, backend="gpu")
+        t_conv = time.perf_counter() - t - conv.info["init_seconds"]
+        print(f"GPU to convergence ({conv.n_iter} iterations): {t_conv:.2f} s", flush=True)
+        rows.append(
+            dict(
+                case=f"GPU {Y.shape[1]} px x {Y.shape[0]} bands r={args.r}",
+                what=f"to convergence ({conv.n_iter} its), numpy_s = our CPU per-it x its",
+                ours_s=t_conv,
+                numpy_s=t_cpu / k * conv.n_iter,
+                ratio=t_cpu / k * conv.n_iter / t_conv,
+                max_abs_diff_A=float("nan"),
+            )
+        )
     return rows
 
 

@@ -11,6 +11,10 @@ import functools
 import importlib
 from typing import Any
 
+from ._compat import patch_numpy_for_numba_cuda
+
+patch_numpy_for_numba_cuda()
+
 _REASON: str | None = None
 
 

@@ -22,6 +22,11 @@ THREADS = 128
 MAX_BLOCKS = 65535
 #: largest number of endmembers the GPU kernels handle (size of the local arrays)
 MAX_K = 32
+#: sizes of the bordered KKT system's local arrays; numba-cuda >= 0.30 needs local-array
+#: shapes as plain constants (an expression such as ``(MAX_K + 1, MAX_K + 1)`` inside a
+#: kernel no longer types)
+_KKT_N = MAX_K + 1
+_KKT_SHAPE = (_KKT_N, _KKT_N)
 
 
 def _grid(n: int) -> int:
@@ -200,8 +205,8 @@ def _simplex_qp_kernel(G, B, A, tol, maxit, iters):  # noqa: N803
     a = cuda.local.array(MAX_K, float64)
     free = cuda.local.array(MAX_K, int64)
     idx = cuda.local.array(MAX_K, int64)
-    Msys = cuda.local.array((MAX_K + 1, MAX_K + 1), float64)  # noqa: N806
-    rhs = cuda.local.array(MAX_K + 1, float64)
+    Msys = cuda.local.array(_KKT_SHAPE, float64)  # noqa: N806
+    rhs = cuda.local.array(_KKT_N, float64)
     K = G.shape[0]
     N = B.shape[1]
     start = cuda.grid(1)

@@ -83,7 +83,7 @@ class Backend:
     def synchronize(self) -> None:
         """Wait for queued device work (no-op on the CPU); use before timing."""
         if self.is_gpu:
-            self.xp.cuda.get_current_device().synchronize()
+            self.xp.cuda.Device().synchronize()
 
     def free_memory(self) -> int | None:
         """Free device memory in bytes (GPU), or None on the CPU."""
