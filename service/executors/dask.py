@@ -157,7 +157,8 @@ def local_cluster(settings: Settings) -> Any:
             env=env,
             concurrency=n,  # jobs on this machine at once: cores // n threads each
         )
-        workers[opts["name"]] = {"cls": Nanny, "options": {**opts, "host": "127.0.0.1"}}
+        opts.update(host="127.0.0.1", dashboard=False)
+        workers[opts["name"]] = {"cls": Nanny, "options": opts}
     dash = settings.dask_dashboard
     scheduler = {
         "cls": Scheduler,
