@@ -295,8 +295,9 @@ class DaskExecutor:
     def health(self) -> dict[str, Any]:
         snap = self._snapshot
         dash = None
-        with contextlib.suppress(Exception):
-            dash = self.client.dashboard_link if self.client is not None else None
+        if self.client is not None and (not self._owns_cluster or self.settings.dask_dashboard):
+            with contextlib.suppress(Exception):
+                dash = self.client.dashboard_link
         return {
             "executor": self.name,
             "scheduler": self.address if self.cluster is not None or self.target else None,

@@ -48,9 +48,14 @@ STORE_VARS = {
 #: Settings that never leave the API process.
 PRIVATE_SETTINGS = ("api_keys",)
 
-_SHUTDOWN = threading.Event()  # set when this worker process closes
 _LOCK = threading.Lock()
-_STATES: dict[tuple[str, str], _State] = {}
+_STATES: dict[tuple[str, str, str], _State] = {}  # (worker address, db url, data dir)
+_SHUTDOWN: dict[str, threading.Event] = {}  # worker address -> set when it closes
+
+
+def _shutdown_event(address: str) -> threading.Event:
+    with _LOCK:
+        return _SHUTDOWN.setdefault(address, threading.Event())
 
 
 def worker_id_of(address: str) -> str:
@@ -88,12 +93,19 @@ def _gpu_bytes() -> int:
     return int(gpu.device_info().get("total_bytes", 0))
 
 
+def _resources(worker: Any) -> dict[str, float]:
+    state = getattr(worker, "state", None)  # distributed >= 2022.11
+    res = getattr(state, "total_resources", None) or getattr(worker, "total_resources", None)
+    return dict(res or {})
+
+
 @dataclass
 class _State:
     """Per worker process and store: the store, the worker row and its heartbeat."""
 
     store: Any
     settings: Any
+    address: str
     worker_id: str
     gpu: bool
     hard_stop: bool
@@ -120,7 +132,7 @@ class _State:
 def _state(payload: dict[str, Any], worker: Any) -> _State:
     """This process's state for the store named by ``payload`` (created once)."""
     settings = job_settings(payload)
-    key = (settings.db_url, str(settings.data_dir))
+    key = (worker.address, settings.db_url, str(settings.data_dir))
     with _LOCK:
         st = _STATES.get(key)
         if st is not None:
@@ -128,7 +140,7 @@ def _state(payload: dict[str, Any], worker: Any) -> _State:
         from service.store import get_store
 
         store = get_store(settings)
-        resources = dict(getattr(worker, "total_resources", None) or {})
+        resources = _resources(worker)
         gpu = float(resources.get("GPU", 0)) >= 1
         wid = worker_id_of(worker.address)
         store.register_worker(
@@ -141,7 +153,8 @@ def _state(payload: dict[str, Any], worker: Any) -> _State:
         )
         # a worker under a nanny may stop a solver that ignores cancellation by exiting
         # (the nanny starts a fresh process); a worker without one must not
-        st = _State(store, settings, wid, gpu, hard_stop=bool(getattr(worker, "nanny", None)))
+        hard = bool(getattr(worker, "nanny", None))
+        st = _State(store, settings, worker.address, wid, gpu, hard_stop=hard)
         threading.Thread(target=st.beat_forever, daemon=True, name="sparsehpc-beat").start()
         _STATES[key] = st
         log.info("sparsehpc: Dask worker %s serves store %s", wid, store.safe_url())
@@ -183,7 +196,7 @@ def run_job(job_id: str, payload: dict[str, Any], backend: str) -> str:
             job,
             st.worker_id,
             st.settings,
-            shutdown=_SHUTDOWN,
+            shutdown=_shutdown_event(st.address),
             hard_stop=st.hard_stop,
             backend=backend,
         )
@@ -222,12 +235,12 @@ class SparsehpcWorkerPlugin(WorkerPlugin):
         status = getattr(getattr(worker, "status", None), "name", "")
         if status not in ("closing", "closing_gracefully", "closed", "failed"):
             return  # plugin replaced or removed, the worker lives on
-        _SHUTDOWN.set()
+        _shutdown_event(worker.address).set()
         deadline = time.monotonic() + 30
         with _LOCK:
-            states = list(_STATES.values())
+            states = [s for k, s in _STATES.items() if k[0] == worker.address]
         while any(s.busy for s in states) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the job sees _SHUTDOWN at its next callback and is released
+            time.sleep(0.05)  # the job stops at its next callback and is released
         for s in states:
             s.close()
 
