@@ -219,9 +219,12 @@ class DaskExecutor:
         self._backends: dict[str, tuple[str, ...]] = {}
         self._scheduler_id: str | None = None
         self._gpu_missing_since: float | None = None
+        self._last_look = self._last_scan = 0.0
+        self._rescan = threading.Event()
         self._snapshot: dict[str, Any] = {"connected": False, "workers": {}, "gpus": {}}
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._lock = threading.RLock()  # the in-flight map: dispatcher and request threads
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error = ""
@@ -275,6 +278,21 @@ class DaskExecutor:
 
     # -- protocol hooks ---------------------------------------------------------------
     def submitted(self, job_id: str) -> None:
+        """Hand a new job to the scheduler at once (else the dispatcher's next pass does)."""
+        if self.client is not None and self._snapshot["connected"]:
+            try:
+                job = self.store.get_job(job_id)
+                with self._lock:
+                    if (
+                        job.status == "queued"
+                        and job.id not in self._inflight
+                        and len(self._inflight) < self.settings.dask_max_pending
+                    ):
+                        self._submit(job, self._snapshot["gpus"])
+                        return
+            except Exception:  # noqa: BLE001 - the dispatcher will do it
+                log.debug("direct dispatch of %s failed", job_id, exc_info=True)
+        self._rescan.set()
         self._wake.set()
 
     def cancelled(self, job_id: str) -> None:
@@ -337,7 +355,8 @@ class DaskExecutor:
             with contextlib.suppress(Exception):
                 c.close(timeout=5)
             self.client = None
-            self._inflight.clear()  # its futures are gone with it
+            with self._lock:
+                self._inflight.clear()  # its futures are gone with it
         kw: dict[str, Any] = {
             "timeout": self.settings.dask_connect_timeout,
             "set_as_default": False,
@@ -353,6 +372,36 @@ class DaskExecutor:
         return True
 
     def _tick(self) -> None:
+        """Look at the cluster (at most every ``dask_dispatch_interval``), then hand the
+        queued jobs that have no task yet to the scheduler (at every wake-up)."""
+        s = self.settings
+        now = time.monotonic()
+        if now - self._last_look >= s.dask_dispatch_interval or self._scheduler_id is None:
+            self._look()
+            self._last_look = now
+        with self._lock:
+            rescan = self._reap_futures(now, bool(self._snapshot["gpus"]))
+            if len(self._inflight) >= s.dask_max_pending:
+                return
+        # the store is scanned every dispatch interval, and at once when a task ended
+        # without running its job (error, lost scheduler) or someone asked; a task that
+        # finished normally needs no scan (new jobs are handed over by submitted())
+        if not (
+            rescan or self._rescan.is_set() or now - self._last_scan >= s.dask_dispatch_interval
+        ):
+            return
+        self._rescan.clear()
+        self._last_scan = now
+        for job in self.store.queued_jobs(limit=s.dask_max_pending):
+            with self._lock:
+                if job.id in self._inflight:
+                    continue
+                if len(self._inflight) >= s.dask_max_pending:
+                    break
+                self._submit(job, self._snapshot["gpus"])
+
+    def _look(self) -> None:
+        """Workers and GPUs of the cluster; the jobs of workers that left it."""
         s, store, client = self.settings, self.store, self.client
         running = store.running_jobs("dask:")  # before the worker list: see _lost
         info = client.scheduler_info(n_workers=-1)
@@ -368,22 +417,11 @@ class DaskExecutor:
             rows = {w.id: int(w.gpu_bytes or 0) for w in store.alive_workers(s.heartbeat_timeout)}
             gpus = {a: rows.get(worker_id_of(a), 0) for a in gpu_addrs}
         self._snapshot = {"connected": True, "workers": workers, "gpus": gpus}
-        now = time.monotonic()
         if gpus:
             self._gpu_missing_since = None
         elif self._gpu_missing_since is None:
-            self._gpu_missing_since = now
-
+            self._gpu_missing_since = time.monotonic()
         self._lost(running, workers)
-        self._reap_futures(now, bool(gpus))
-        if len(self._inflight) >= s.dask_max_pending:
-            return
-        for job in store.queued_jobs(limit=s.dask_max_pending):
-            if job.id in self._inflight:
-                continue
-            if len(self._inflight) >= s.dask_max_pending:
-                break
-            self._submit(job, gpus)
 
     def _lost(self, running: list[tuple[str, str, float]], workers: dict[str, Any]) -> None:
         """Requeue or fail the jobs of workers that left the cluster.
@@ -404,13 +442,16 @@ class DaskExecutor:
                 "(killed, crashed, out of memory or shut down)",
             )
             if action:
+                self._rescan.set()
                 self.counts["requeued_lost"] += action == "requeued"
                 log.warning("job %s: Dask worker %s lost, %s", job_id, addr, action)
                 with contextlib.suppress(Exception):
                     self.store.worker_heartbeat(wid, "stopped")
 
-    def _reap_futures(self, now: float, have_gpu: bool) -> None:
+    def _reap_futures(self, now: float, have_gpu: bool) -> bool:
+        """Forget ended tasks; True when some job may need a new task."""
         wait = self.settings.dask_gpu_wait
+        rescan = False
         for job_id, inf in list(self._inflight.items()):
             st = inf.future.status
             if st == "pending":
@@ -418,12 +459,16 @@ class DaskExecutor:
                     since = max(self._gpu_missing_since or now, inf.submitted_at)
                     if now - since >= wait:
                         self._no_gpu(job_id, inf)
+                        rescan = True
                 continue
             del self._inflight[job_id]
+            if st == "finished":
+                self._errors.pop(job_id, None)
+                continue
+            rescan = True
             if st == "error":
                 self._task_error(job_id, inf)
-            elif st == "finished":
-                self._errors.pop(job_id, None)
+        return rescan
 
     def _no_gpu(self, job_id: str, inf: _Inflight) -> None:
         inf.future.cancel()

@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import os
 import signal
@@ -129,9 +131,14 @@ class _State:
             self.store.dispose()
 
 
+@functools.lru_cache(maxsize=16)
+def _cached_settings(payload_json: str) -> Any:
+    return job_settings(json.loads(payload_json))
+
+
 def _state(payload: dict[str, Any], worker: Any) -> _State:
     """This process's state for the store named by ``payload`` (created once)."""
-    settings = job_settings(payload)
+    settings = _cached_settings(json.dumps(payload, sort_keys=True))
     key = (worker.address, settings.db_url, str(settings.data_dir))
     with _LOCK:
         st = _STATES.get(key)

@@ -563,16 +563,17 @@ class Store:
             )
             return res.rowcount == 1
 
-    def queued_jobs(self, limit: int = 1000) -> list[Job]:
-        """Queued jobs in the order workers claim them (priority, then age)."""
+    def queued_jobs(self, limit: int = 1000) -> list[Any]:
+        """Queued jobs in the order workers claim them (priority, then age), as light rows
+        (``id``, ``solver``, ``backend``, ``estimate_bytes``, ``priority``)."""
         q = (
-            select(Job)
+            select(Job.id, Job.solver, Job.backend, Job.estimate_bytes, Job.priority)
             .where(Job.status == "queued", Job.cancel_requested.is_(False))
             .order_by(Job.priority.desc(), Job.created_at, Job.id)
             .limit(limit)
         )
         with self.session() as s:
-            return list(s.scalars(q))
+            return list(s.execute(q).all())
 
     def running_jobs(self, worker_prefix: str = "") -> list[tuple[str, str, float]]:
         """``(job id, worker id, last heartbeat)`` of running jobs whose worker id starts
