@@ -100,6 +100,7 @@ def test_factory_returning_an_address(cluster_executor, tmp_path):
         ex.stop()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # distributed's
 def test_factory_returning_a_cluster_that_the_service_owns(tmp_path):
     s = make_settings(tmp_path, dask_scheduler="python:tests.dask._factory:threads_cluster")
     store = Store(s.db_url, s.data_dir)
