@@ -270,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-gpu", dest="gpu", action="store_false")
     p.add_argument("--cpu", dest="cpu", action="store_true", default=True)
     p.add_argument("--no-cpu", dest="cpu", action="store_false", help="GPU rows only")
+    p.add_argument("--order", default="local,dask", help="which side runs first")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     args = p.parse_args(argv)
     if args.quick:
@@ -280,11 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         args.gpu = gpu.is_available()
     results = []
     if args.cpu:
-        for executor in ("local", "dask"):
+        for executor in args.order.split(","):
             print(f"-- {executor}: {args.procs} processes, {args.jobs} jobs", flush=True)
             results.append(run_side(executor, args, gpu=False))
     if args.gpu:
-        for executor in ("local", "dask"):
+        for executor in args.order.split(","):
             print(f"-- {executor} on the GPU: 1 process, {args.jobs} jobs", flush=True)
             results.append(run_side(executor, args, gpu=True))
     if os.getloadavg:

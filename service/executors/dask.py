@@ -404,7 +404,10 @@ class DaskExecutor:
         """Workers and GPUs of the cluster; the jobs of workers that left it."""
         s, store, client = self.settings, self.store, self.client
         running = store.running_jobs("dask:")  # before the worker list: see _lost
-        info = client.scheduler_info(n_workers=-1)
+        try:
+            info = client.scheduler_info(n_workers=-1)
+        except TypeError:  # distributed < 2025: every worker by default
+            info = client.scheduler_info()
         if info.get("id") != self._scheduler_id:
             client.register_plugin(SparsehpcWorkerPlugin(self._payload), name=self._plugin_name)
             self._scheduler_id = info.get("id")

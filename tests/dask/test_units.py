@@ -74,8 +74,11 @@ def test_workers_get_the_api_settings_but_their_own_store_path(tmp_path, monkeyp
 
 
 def test_gpu_capacity_follows_the_cluster(tmp_path):
+    from service.executors import Executor, make_executor
+
     s = make_settings(tmp_path)
-    ex = DaskExecutor(s, Store(s.db_url, s.data_dir))
+    ex = make_executor(s, Store(s.db_url, s.data_dir))
+    assert isinstance(ex, DaskExecutor) and isinstance(ex, Executor)
     assert ex.gpu_capacity() is None  # not connected: unknown (the store decides)
     ex._snapshot = {"connected": True, "workers": {}, "gpus": {}}
     assert ex.gpu_capacity() is None  # no workers yet: queue, one may join
