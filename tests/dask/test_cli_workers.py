@@ -179,3 +179,37 @@ def test_scheduler_restart_loses_no_job(procs, executor):
     print("timeline:", [(round(j.started_at - t0, 1), round(j.finished_at - t0, 1)) for j in jobs])
     print("long job:", lj.attempts, lj.history)
     wait_workers(ex, 2, timeout=120)
+
+
+@pytest.mark.slow
+def test_sigterm_on_a_worker_releases_its_job(tmp_path):
+    p = Procs(tmp_path)
+    p.start_scheduler()
+    deadline = time.monotonic() + 60
+    while not p.sched_file.exists():
+        assert time.monotonic() < deadline, p.logs()
+        time.sleep(0.1)
+    p.start_worker("--name", "only")
+    s = make_settings(tmp_path / "store", dask_scheduler=p.address)
+    store = Store(s.db_url, s.data_dir)
+    ex = DaskExecutor(s, store)
+    ex.start()
+    try:
+        wait_workers(ex, 1, timeout=120)
+        M, _, _ = low_rank_plus_sparse(150, rank=5, sparsity=0.05, seed=12)
+        jid = submit(ex, "rpca", {"M": M}, {"tol": 1e-300, "maxiter": 200}, backend="cpu")
+        wait_for(store, jid, {"running"}, timeout=60)
+        p.workers[0].send_signal(signal.SIGTERM)
+        assert p.workers[0].wait(timeout=60) == 0
+        job = wait_for(store, jid, {"queued"}, timeout=30)
+        assert job.history[-1]["event"] == "released" and job.attempts == 0
+        p.start_worker("--name", "next")
+        job = wait_for(store, jid, timeout=120)
+        assert job.status == "succeeded" and job.attempts == 1 and job.stats["n_iter"] == 200
+    except AssertionError:
+        print(p.logs())
+        raise
+    finally:
+        ex.stop()
+        store.dispose()
+        p.stop()

@@ -124,3 +124,16 @@ def test_bad_factory_spec(tmp_path):
     ex = DaskExecutor(s, Store(s.db_url, s.data_dir))
     with pytest.raises(ValueError, match="python:package.module:function"):
         ex.start()
+
+
+def test_scheduler_file(cluster_executor, tmp_path):
+    path = tmp_path / "scheduler.json"
+    cluster_executor.client.write_scheduler_file(str(path))
+    s = make_settings(tmp_path / "store", dask_scheduler=str(path))
+    ex = DaskExecutor(s, Store(s.db_url, s.data_dir))
+    ex.start()
+    try:
+        wait_workers(ex, 2)
+        assert ex.health()["connected"] and ex.health()["scheduler"] == str(path)
+    finally:
+        ex.stop()
