@@ -147,7 +147,7 @@ def run_side(executor: str, args: argparse.Namespace, gpu: bool) -> dict[str, An
     from service.client import Client
     from solvers.rpca import low_rank_plus_sparse
 
-    backend = "gpu" if gpu else "cpu"
+    backend = args.gpu_backend if gpu else "cpu"
     procs = 1 if gpu else args.procs
     M, _, _ = low_rank_plus_sparse(args.size, rank=2, sparsity=0.05, seed=0)
     params = {"tol": 1e-6}
@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu", dest="cpu", action="store_true", default=True)
     p.add_argument("--no-cpu", dest="cpu", action="store_false", help="GPU rows only")
     p.add_argument("--order", default="local,dask", help="which side runs first")
+    p.add_argument(
+        "--gpu-backend", default="gpu", choices=["gpu", "auto"], help="backend of the GPU rows"
+    )
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     args = p.parse_args(argv)
     if args.quick:
