@@ -166,7 +166,8 @@ def local_cluster(settings: Settings) -> Any:
             "host": "127.0.0.1",
             "port": 0,
             "dashboard": dash is not None,
-            "dashboard_address": dash,
+            # the scheduler's HTTP server (/health, /metrics) runs anyway: a free port
+            "dashboard_address": dash or "127.0.0.1:0",
         },
     }
     with dask.config.set(pre_spawn_environ(n)):

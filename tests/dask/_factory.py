@@ -18,7 +18,7 @@ def threads_cluster() -> Any:
     from distributed import LocalCluster
 
     cluster = LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     )
     MADE.append(cluster)
     return cluster
