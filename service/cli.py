@@ -318,7 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead, start a Dask worker connected to SCHEDULER",
     )
     s.add_argument("--gpu", action="store_true", help="(with --dask) declare a GPU=1 resource")
-    s.add_argument("--nthreads", type=int, default=1)
+    s.add_argument("--nthreads", type=int, default=1, help="(with --dask) jobs run at once")
+    s.add_argument("--resources", default=None, help="(with --dask) more, e.g. 'MEM=64e9'")
+    s.add_argument("--name", default=None, help="(with --dask) worker name")
+    s.add_argument("--memory-limit", default=None, help="(with --dask) e.g. '64GiB'")
     s.set_defaults(func=cmd_worker)
 
     s = sub.add_parser("demo", help="run one real job per solver family and summarize")

@@ -37,8 +37,39 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(2, ge=0, description="Local worker processes started with the API.")
     executor: Literal["local", "dask"] = "local"
-    dask_scheduler: str | None = Field(None, description="tcp://host:8786, or 'local'.")
+    dask_scheduler: str | None = Field(
+        None,
+        description="Where the Dask executor sends jobs: 'local' (default: an in-process "
+        "LocalCluster), a scheduler address (tcp://host:8786), a scheduler file "
+        "(/path/scheduler.json), or 'python:module:function' returning a Dask cluster "
+        "(e.g. a dask-jobqueue SLURMCluster) that the service owns.",
+    )
     dask_workers: int = Field(2, ge=1, description="Workers of an in-process LocalCluster.")
+    dask_gpu_workers: int | None = Field(
+        None,
+        ge=0,
+        description="How many of the LocalCluster's workers declare a GPU=1 resource "
+        "(default: one per visible GPU when CuPy sees one, else none).",
+    )
+    dask_dashboard: str | None = Field(
+        None, description="Dashboard address of the LocalCluster's scheduler, e.g. ':8787'."
+    )
+    dask_gpu_wait: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a queued GPU job waits for a GPU worker to join the cluster "
+        "before it fails (submission already fails at once when the cluster has workers "
+        "and none has a GPU).",
+    )
+    dask_dispatch_interval: float = Field(
+        0.5, gt=0, description="How often the Dask executor looks for queued jobs."
+    )
+    dask_max_pending: int = Field(
+        2000, ge=1, description="Most jobs handed to the Dask scheduler at once."
+    )
+    dask_connect_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for the Dask scheduler at start."
+    )
     job_time_limit: float = Field(24 * 3600.0, gt=0, description="Seconds per job (default).")
     heartbeat_interval: float = Field(2.0, gt=0)
     heartbeat_timeout: float = Field(

@@ -128,8 +128,12 @@ def execute_job(
     *,
     shutdown: threading.Event | None = None,
     hard_stop: bool = True,
+    backend: str | None = None,
 ) -> str:
     """Run one claimed job to its end; return what happened.
+
+    ``backend`` overrides the job's requested backend (the Dask executor resolves
+    ``auto`` to the kind of worker it placed the job on).
 
     Returns one of ``succeeded``, ``failed``, ``cancelled``, ``released`` (put back in the
     queue because the worker is shutting down) or ``lost`` (the job was taken away).
@@ -175,7 +179,9 @@ def execute_job(
     try:
         spec = solvers.get_spec(job.solver)
         inputs = store.load_inputs(job)
-        result = solvers.run(job.solver, inputs, job.params, backend=job.backend, callback=callback)
+        result = solvers.run(
+            job.solver, inputs, job.params, backend=backend or job.backend, callback=callback
+        )
     except InvalidProblemError as exc:
         return finish("failed", error=exc.to_dict())
     except BackendUnavailableError as exc:

@@ -311,15 +311,26 @@ class Store:
         return {st: int(n) for st, n in rows}
 
     def claim_job(
-        self, worker_id: str, *, gpu: bool, solvers: list[str] | None = None
+        self,
+        worker_id: str,
+        *,
+        gpu: bool,
+        solvers: list[str] | None = None,
+        job_id: str | None = None,
     ) -> Job | None:
-        """Atomically move the oldest claimable queued job to ``running`` for ``worker_id``."""
+        """Atomically move the oldest claimable queued job to ``running`` for ``worker_id``.
+
+        With ``job_id``, only that job (the Dask executor hands each task one job id);
+        ``None`` when it is no longer queued (already claimed, cancelled or finished).
+        """
         t = now()
         cand = select(Job.id).where(Job.status == "queued", Job.cancel_requested.is_(False))
         if not gpu:
             cand = cand.where(Job.needs_gpu.is_(False))
         if solvers is not None:
             cand = cand.where(Job.solver.in_(solvers))
+        if job_id is not None:
+            cand = cand.where(Job.id == job_id)
         cand = (
             cand.order_by(Job.priority.desc(), Job.created_at, Job.id)
             .limit(1)
@@ -472,58 +483,106 @@ class Store:
             )
         for job in stale:
             silent = now() - (job.heartbeat_at or job.started_at or now())
-            note = {
-                "at": now(),
-                "event": "worker_lost",
-                "worker": job.worker_id,
-                "attempt": job.attempts,
-                "message": f"worker {job.worker_id} stopped responding for {silent:.0f} s",
-            }
-            hist = list(job.history or []) + [note]
-            guard = (
-                (Job.id == job.id)
-                & (Job.status == "running")
-                & (Job.worker_id == job.worker_id)
-                & or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff)
+            guard = or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff)
+            action = self._worker_lost(
+                job, f"worker {job.worker_id} stopped responding for {silent:.0f} s", guard
             )
-            if job.cancel_requested:
-                values = {
-                    "status": "cancelled",
-                    "finished_at": now(),
-                    "history": hist,
-                    "error": {"type": "Cancelled", "message": "cancelled (its worker was lost)"},
-                }
-                action = "cancelled"
-            elif job.attempts < job.max_attempts:
-                values = {"status": "queued", "worker_id": None, "history": hist, "progress": None}
-                action = "requeued"
-            else:
-                values = {
-                    "status": "failed",
-                    "finished_at": now(),
-                    "history": hist,
-                    "error": {
-                        "type": "WorkerLost",
-                        "message": (
-                            f"the worker running this job stopped responding (killed or "
-                            f"crashed) on attempt {job.attempts} of {job.max_attempts}; "
-                            "the job was not retried again. If it keeps happening the job "
-                            "may exhaust the worker's memory: try a smaller problem or a "
-                            "bigger machine."
-                        ),
-                    },
-                }
-                action = "failed"
-            with self.session() as s:
-                res = s.execute(
-                    update(Job)
-                    .where(guard)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-                if res.rowcount == 1:
-                    actions.append((job.id, action))
+            if action:
+                actions.append((job.id, action))
         return actions
+
+    def worker_lost(self, job_id: str, worker_id: str, message: str) -> str | None:
+        """The worker ``worker_id`` running ``job_id`` is known to be gone (e.g. the Dask
+        scheduler removed it): retry or fail the job now, as :meth:`reap_stale` would.
+
+        Returns ``requeued``, ``failed`` or ``cancelled``; ``None`` when the job is no
+        longer running on that worker.
+        """
+        job = self.get_job(job_id)
+        if job.status != "running" or job.worker_id != worker_id:
+            return None
+        return self._worker_lost(job, message, None)
+
+    def _worker_lost(self, job: Job, message: str, extra_guard: Any) -> str | None:
+        note = {
+            "at": now(),
+            "event": "worker_lost",
+            "worker": job.worker_id,
+            "attempt": job.attempts,
+            "message": message,
+        }
+        hist = list(job.history or []) + [note]
+        guard = (Job.id == job.id) & (Job.status == "running") & (Job.worker_id == job.worker_id)
+        if extra_guard is not None:
+            guard = guard & extra_guard
+        if job.cancel_requested:
+            values = {
+                "status": "cancelled",
+                "finished_at": now(),
+                "history": hist,
+                "error": {"type": "Cancelled", "message": "cancelled (its worker was lost)"},
+            }
+            action = "cancelled"
+        elif job.attempts < job.max_attempts:
+            values = {"status": "queued", "worker_id": None, "history": hist, "progress": None}
+            action = "requeued"
+        else:
+            values = {
+                "status": "failed",
+                "finished_at": now(),
+                "history": hist,
+                "error": {
+                    "type": "WorkerLost",
+                    "message": (
+                        f"the worker running this job stopped responding (killed or "
+                        f"crashed) on attempt {job.attempts} of {job.max_attempts}; "
+                        "the job was not retried again. If it keeps happening the job "
+                        "may exhaust the worker's memory: try a smaller problem or a "
+                        "bigger machine."
+                    ),
+                },
+            }
+            action = "failed"
+        with self.session() as s:
+            res = s.execute(
+                update(Job)
+                .where(guard)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        return action if res.rowcount == 1 else None
+
+    def fail_queued(self, job_id: str, error: dict[str, Any]) -> bool:
+        """Fail a job that is still queued (it can never run, e.g. no GPU worker)."""
+        with self.session() as s:
+            res = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "queued")
+                .values(status="failed", finished_at=now(), error=error)
+                .execution_options(synchronize_session=False)
+            )
+            return res.rowcount == 1
+
+    def queued_jobs(self, limit: int = 1000) -> list[Any]:
+        """Queued jobs in the order workers claim them (priority, then age), as light rows
+        (``id``, ``solver``, ``backend``, ``estimate_bytes``, ``priority``)."""
+        q = (
+            select(Job.id, Job.solver, Job.backend, Job.estimate_bytes, Job.priority)
+            .where(Job.status == "queued", Job.cancel_requested.is_(False))
+            .order_by(Job.priority.desc(), Job.created_at, Job.id)
+            .limit(limit)
+        )
+        with self.session() as s:
+            return list(s.execute(q).all())
+
+    def running_jobs(self, worker_prefix: str = "") -> list[tuple[str, str, float]]:
+        """``(job id, worker id, last heartbeat)`` of running jobs whose worker id starts
+        with ``worker_prefix``."""
+        q = select(Job.id, Job.worker_id, Job.heartbeat_at).where(Job.status == "running")
+        if worker_prefix:
+            q = q.where(Job.worker_id.startswith(worker_prefix, autoescape=True))
+        with self.session() as s:
+            return [(i, w or "", float(h or 0.0)) for i, w, h in s.execute(q).all()]
 
     def load_inputs(self, job: Job) -> dict[str, Any]:
         """The job's inputs as arrays (inline file + resolved references)."""
