@@ -237,11 +237,21 @@ def solve(
     )
 
 
-def foreground_scores(truth: Any, estimate: Any) -> dict[str, float]:
+def foreground_scores(truth: Any, estimate: Any, *, where: Any = None) -> dict[str, float]:
     """Pixel-level scores of a foreground mask against the truth (CDnet conventions).
 
-    Returns ``precision``, ``recall``, ``f1`` (the F-measure), ``iou`` and the
-    false-positive rate ``fpr`` (false positives over true background pixels).
+    Parameters
+    ----------
+    truth, estimate : bool arrays of one shape
+    where : bool array, optional
+        Score only these pixels (e.g. the observed ones when pixels are missing: the
+        foreground cannot be seen in a hole).
+
+    Returns
+    -------
+    dict
+        ``precision``, ``recall``, ``f1`` (the F-measure), ``iou`` and the
+        false-positive rate ``fpr`` (false positives over true background pixels).
     """
     t = np.asarray(truth, dtype=bool)
     e = np.asarray(estimate, dtype=bool)
@@ -250,6 +260,9 @@ def foreground_scores(truth: Any, estimate: Any) -> dict[str, float]:
             f"foreground masks differ in shape: truth {t.shape}, estimate {e.shape}",
             field="estimate",
         )
+    if where is not None:
+        w = np.broadcast_to(np.asarray(where, dtype=bool), t.shape)
+        t, e = t[w], e[w]
     tp = float(np.count_nonzero(t & e))
     fp = float(np.count_nonzero(~t & e))
     fn = float(np.count_nonzero(t & ~e))
