@@ -100,7 +100,7 @@ def moving_objects_video(
     width: int = 64,
     *,
     n_objects: int = 3,
-    size: tuple[int, int] = (6, 12),
+    size: tuple[float, float] | None = None,
     speed: tuple[float, float] = (0.7, 2.0),
     illumination: float = 0.15,
     noise: float = 0.01,
@@ -123,8 +123,9 @@ def moving_objects_video(
     ----------
     n_frames, height, width : int
     n_objects : int
-    size : (int, int)
-        Range of the ellipses' full axes in pixels.
+    size : (float, float), optional
+        Range of the ellipses' full axes in pixels; default
+        ``(min(H, W)/8, min(H, W)/4)`` (at least 3 pixels), i.e. (6, 12) for 48×64.
     speed : (float, float)
         Range of speeds in pixels per frame.
     illumination : float
@@ -141,6 +142,8 @@ def moving_objects_video(
         raise ValueError("need at least 2 frames of at least 4×4 pixels")
     rng = np.random.default_rng(seed)
     T, H, W = n_frames, height, width  # noqa: N806
+    if size is None:
+        size = (max(3.0, min(H, W) / 8), max(3.0, min(H, W) / 4))
     base = 0.2 + 0.6 * _smooth_field(rng, H, W)
     grad = np.linspace(-1.0, 1.0, W)[None, :] * np.ones((H, 1))
     t = np.arange(T)

@@ -38,12 +38,14 @@ class BackgroundSubtractionResult(SolverResult):
         Sparse part: ``frames − background`` where something moves, 0 elsewhere (and on
         missing pixels).
     foreground_mask : (T, H, W) bool ndarray
-        ``|foreground| > threshold`` (any colour channel).
+        ``|foreground| > threshold`` (in any colour channel).
     threshold : float
-        The foreground threshold used.
+        The foreground threshold used (colour: the largest of the per-channel
+        thresholds, which are in ``info["threshold_per_channel"]``).
     noise : float
         Noise level estimated from the median absolute residual ``frames − background``
-        over the observed pixels (``1.4826 · median``).
+        over the observed pixels (``1.4826 · median``; colour: the median of the
+        per-channel levels in ``info["noise_per_channel"]``).
     rank : int
         Rank of the background matrix.
     method : str
@@ -100,7 +102,7 @@ def background_subtraction(
     tol, maxiter
         Stopping rule of the RPCA solver (relative residual).
     threshold : float, optional
-        Foreground mask threshold on ``|foreground|``; default
+        Foreground mask threshold on ``|foreground|``; default, per colour channel,
         ``max(3 σ̂, 0.01 · (max − min of the frames))`` with σ̂ the noise level
         estimated from the median absolute residual.
     backend : {"auto", "cpu", "gpu"}
@@ -208,17 +210,34 @@ def solve(
     res = rpca_solve(M, rp, be, callback, mask=W)
     background = res.L.reshape(F.shape)
     foreground = res.S.reshape(F.shape)
-    resid = M - res.L
-    obs = resid if W is None else resid[W]
-    noise = float(1.4826 * np.median(np.abs(obs))) if obs.size else 0.0
-    if params.threshold is not None:
-        thr = float(params.threshold)
-    else:
-        span = float(M.max() - M.min()) if W is None else float(np.ptp(M[W]))
-        thr = max(NOISE_FACTOR * noise, RANGE_FLOOR * span)
-    fmask = np.abs(foreground) > thr
-    if fmask.ndim == 4:
-        fmask = fmask.any(axis=3)
+    # noise level and threshold per colour channel (channels may differ in gain)
+    C = F.shape[3] if F.ndim == 4 else 1  # noqa: N806
+    resid = (M - res.L).reshape(T, -1, C)
+    obs = None if W is None else W.reshape(T, -1, C)
+    noise_c = np.zeros(C)
+    thr_c = np.zeros(C)
+    for c in range(C):
+        r = resid[:, :, c] if obs is None else resid[:, :, c][obs[:, :, c]]
+        v = (
+            M.reshape(T, -1, C)[:, :, c]
+            if obs is None
+            else M.reshape(T, -1, C)[:, :, c][obs[:, :, c]]
+        )
+        noise_c[c] = 1.4826 * float(np.median(np.abs(r))) if r.size else 0.0
+        span = float(np.ptp(v)) if v.size else 0.0
+        thr_c[c] = (
+            float(params.threshold)
+            if params.threshold is not None
+            else max(NOISE_FACTOR * noise_c[c], RANGE_FLOOR * span)
+        )
+    fmask = np.abs(foreground.reshape(T, -1, C)) > thr_c
+    fmask = fmask.any(axis=2).reshape(F.shape[:3])
+    info = dict(res.info or {})
+    if C > 1:
+        info["noise_per_channel"] = noise_c.tolist()
+        info["threshold_per_channel"] = thr_c.tolist()
+    thr = float(thr_c.max())
+    noise = float(np.median(noise_c))
     return BackgroundSubtractionResult(
         background=background,
         foreground=foreground,
@@ -233,7 +252,7 @@ def solve(
         backend=res.backend,
         rank=res.rank,
         method=res.method,
-        info=res.info,
+        info=info,
     )
 
 
