@@ -97,33 +97,39 @@ def _shrink_shift_masked_kernel(d, a, y, w, inv_mu, thresh, e, x):
 
 
 @cuda.jit(device=True)
-def _block_reduce(buf, cbuf, tid):
+def _block_reduce(buf, cbuf, mbuf, tid):
     cuda.syncthreads()
     step = THREADS // 2
     while step > 0:
         if tid < step:
             buf[tid] += buf[tid + step]
             cbuf[tid] += cbuf[tid + step]
+            mbuf[tid] = max(mbuf[tid], mbuf[tid + step])
         cuda.syncthreads()
         step //= 2
 
 
 @cuda.jit(fastmath=FASTMATH)
-def _hard_threshold_split_kernel(d, lo, w, masked, zeta, s, x, partial, pcount):
-    """S = H_zeta(D - L), X = D - S (X = L, S = 0 where w == 0 when ``masked``)."""
+def _hard_threshold_update_kernel(d, x, lo, w, masked, zeta, s, partial, pcount, pmax):
+    """S = H_zeta(D - L+), X = D - S, L = L+ with L+ read from X (X = L+, S = 0 where
+    w == 0 when ``masked``); per-block sums of residual², counts and max |L+ - L|."""
     buf = cuda.shared.array(THREADS, dtype=float64)
     cbuf = cuda.shared.array(THREADS, dtype=int64)
+    mbuf = cuda.shared.array(THREADS, dtype=float64)
     tid = cuda.threadIdx.x
     start = cuda.grid(1)
     stride = cuda.gridsize(1)
     acc = 0.0
     cnt = 0
+    dmax = 0.0
     for i in range(start, d.size, stride):
+        ln = x[i]
+        dmax = max(dmax, abs(ln - lo[i]))
+        lo[i] = ln
         if masked and w[i] == 0:
-            s[i] = lo[i] * 0.0
-            x[i] = lo[i]
+            s[i] = ln * 0.0
             continue
-        r = d[i] - lo[i]
+        r = d[i] - ln
         if abs(r) > zeta:
             s[i] = r
             x[i] = d[i] - r
@@ -134,10 +140,12 @@ def _hard_threshold_split_kernel(d, lo, w, masked, zeta, s, x, partial, pcount):
             acc += r * r
     buf[tid] = acc
     cbuf[tid] = cnt
-    _block_reduce(buf, cbuf, tid)
+    mbuf[tid] = dmax
+    _block_reduce(buf, cbuf, mbuf, tid)
     if tid == 0:
         partial[cuda.blockIdx.x] = buf[0]
         pcount[cuda.blockIdx.x] = cbuf[0]
+        pmax[cuda.blockIdx.x] = mbuf[0]
 
 
 def _flat(a):  # noqa: ANN001, ANN202
@@ -187,27 +195,29 @@ def shrink_shift_masked(D, A, Y, W, inv_mu, thresh, E, X) -> None:  # noqa: N803
     )
 
 
-def _hard_threshold(D, L, W, zeta, S, X) -> tuple[float, int]:  # noqa: N803, ANN001
+def _hard_threshold(D, X, L, W, zeta, S) -> tuple[float, int, float]:  # noqa: N803, ANN001
     n = D.size
     blocks = _grid(n)
     partial = _empty_like_host_or_device(blocks, D)
     pcount = _empty_like_host_or_device(blocks, D, "int64")
+    pmax = _empty_like_host_or_device(blocks, D)
     masked = W is not None
     w = _flat(W) if masked else _flat(D)  # a placeholder the kernel never reads
-    _hard_threshold_split_kernel[blocks, THREADS](
-        _flat(D), _flat(L), w, masked, zeta, _flat(S), _flat(X), partial, pcount
+    _hard_threshold_update_kernel[blocks, THREADS](
+        _flat(D), _flat(X), _flat(L), w, masked, zeta, _flat(S), partial, pcount, pmax
     )
-    return float(partial.sum()), int(pcount.sum())
+    return float(partial.sum()), int(pcount.sum()), float(pmax.max())
 
 
-def hard_threshold_split(D, L, zeta, S, X) -> tuple[float, int]:  # noqa: N803, ANN001
-    """``S = H_ζ(D − L)``, ``X = D − S``; returns ``(‖D − L − S‖_F², nnz(S))``."""
-    return _hard_threshold(D, L, None, zeta, S, X)
+def hard_threshold_update(D, X, L, zeta, S) -> tuple[float, int, float]:  # noqa: N803, ANN001
+    """With ``X = L⁺`` on entry: ``S = H_ζ(D − L⁺)``, ``X = D − S``, ``L = L⁺``; returns
+    ``(‖D − L⁺ − S‖_F², nnz(S), max|L⁺ − L|)``."""
+    return _hard_threshold(D, X, L, None, zeta, S)
 
 
-def hard_threshold_split_masked(D, L, W, zeta, S, X) -> tuple[float, int]:  # noqa: N803, ANN001
-    """:func:`hard_threshold_split` on observed entries; ``S = 0``, ``X = L`` elsewhere."""
-    return _hard_threshold(D, L, W, zeta, S, X)
+def hard_threshold_update_masked(D, X, L, W, zeta, S) -> tuple[float, int, float]:  # noqa: N803, ANN001
+    """:func:`hard_threshold_update` on observed entries; ``S = 0``, ``X = L⁺`` elsewhere."""
+    return _hard_threshold(D, X, L, W, zeta, S)
 
 
 def qr_tall(A):  # noqa: N803, ANN001, ANN201

@@ -103,20 +103,26 @@ def shrink_shift_masked(D, A, Y, W, inv_mu, thresh, E, X):  # noqa: N803
 
 
 @njit(parallel=True)
-def hard_threshold_split(D, L, zeta, S, X):  # noqa: N803
-    """One sparse projection of alternating projections, fused with the next SVD input.
+def hard_threshold_update(D, X, L, zeta, S):  # noqa: N803
+    """One sparse projection of alternating projections, fused with its bookkeeping.
 
-    ``S = H_ζ(D − L)`` (keep the entries with ``|D − L| > ζ``, zero the others) and
-    ``X = D − S``. Returns ``(‖D − L − S‖_F², nnz(S))``.
+    On entry ``X`` holds the new low-rank estimate ``L⁺`` and ``L`` the previous one.
+    Writes ``S = H_ζ(D − L⁺)`` (keep the entries with ``|D − L⁺| > ζ``), the next SVD
+    input ``X = D − S`` and ``L = L⁺``. Returns ``(‖D − L⁺ − S‖_F², nnz(S),
+    max|L⁺ − L|)``.
     """
     d = D.reshape(-1)
+    x = X.reshape(-1)
     lo = L.reshape(-1)
     s = S.reshape(-1)
-    x = X.reshape(-1)
     acc = 0.0
     cnt = 0
+    dmax = 0.0
     for i in prange(d.size):
-        r = d[i] - lo[i]
+        ln = x[i]
+        dmax = max(dmax, abs(ln - lo[i]))
+        lo[i] = ln
+        r = d[i] - ln
         if abs(r) > zeta:
             s[i] = r
             x[i] = d[i] - r
@@ -125,29 +131,33 @@ def hard_threshold_split(D, L, zeta, S, X):  # noqa: N803
             s[i] = r * 0.0
             x[i] = d[i]
             acc += r * r
-    return acc, cnt
+    return acc, cnt, dmax
 
 
 @njit(parallel=True)
-def hard_threshold_split_masked(D, L, W, zeta, S, X):  # noqa: N803
-    """:func:`hard_threshold_split` on the observed entries (``W`` uint8, 1 = observed).
+def hard_threshold_update_masked(D, X, L, W, zeta, S):  # noqa: N803
+    """:func:`hard_threshold_update` on the observed entries (``W`` uint8, 1 = observed).
 
-    Missing entries get ``S = 0`` and ``X = L`` (the low-rank estimate fills the holes);
-    the returned squared residual and count are over the observed entries only.
+    Missing entries get ``S = 0`` and keep ``X = L⁺`` (the low-rank estimate fills the
+    holes); the squared residual and the count are over the observed entries only, the
+    largest change of L over all entries.
     """
     d = D.reshape(-1)
+    x = X.reshape(-1)
     lo = L.reshape(-1)
     w = W.reshape(-1)
     s = S.reshape(-1)
-    x = X.reshape(-1)
     acc = 0.0
     cnt = 0
+    dmax = 0.0
     for i in prange(d.size):
+        ln = x[i]
+        dmax = max(dmax, abs(ln - lo[i]))
+        lo[i] = ln
         if w[i] == 0:
-            s[i] = lo[i] * 0.0
-            x[i] = lo[i]
+            s[i] = ln * 0.0
             continue
-        r = d[i] - lo[i]
+        r = d[i] - ln
         if abs(r) > zeta:
             s[i] = r
             x[i] = d[i] - r
@@ -156,23 +166,24 @@ def hard_threshold_split_masked(D, L, W, zeta, S, X):  # noqa: N803
             s[i] = r * 0.0
             x[i] = d[i]
             acc += r * r
-    return acc, cnt
+    return acc, cnt, dmax
 
 
-def hard_threshold_split_reference(
+def hard_threshold_update_reference(
     D: np.ndarray,  # noqa: N803
-    L: np.ndarray,  # noqa: N803
+    L_new: np.ndarray,  # noqa: N803
+    L_old: np.ndarray,  # noqa: N803
     zeta: float,
     W: np.ndarray | None = None,  # noqa: N803
-) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Naive NumPy reference of the two hard-threshold kernels (for tests)."""
+) -> tuple[np.ndarray, np.ndarray, float, int, float]:
+    """Naive NumPy reference of the two update kernels: ``(S, X, res², nnz, max|ΔL|)``."""
     obs = np.ones(D.shape, bool) if W is None else W.astype(bool)
-    R = D - L  # noqa: N806
+    R = D - L_new  # noqa: N806
     big = obs & (np.abs(R) > zeta)
     S = np.where(big, R, 0.0)  # noqa: N806
-    X = np.where(obs, D - S, L)  # noqa: N806
+    X = np.where(obs, D - S, L_new)  # noqa: N806
     res = np.where(obs & ~big, R, 0.0)
-    return S, X, float((res * res).sum()), int(big.sum())
+    return S, X, float((res * res).sum()), int(big.sum()), float(np.abs(L_new - L_old).max())
 
 
 @njit

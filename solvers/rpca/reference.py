@@ -90,6 +90,7 @@ def altproj_reference(
     L = np.zeros_like(D)  # noqa: N806
     residuals: list[float] = []
     it = 0
+    dl = 0.0
     for k in range(1, rank + 1):
         t = 0
         while it < maxiter:
@@ -97,11 +98,16 @@ def altproj_reference(
             t += 1
             X = np.where(obs, D - S, L)  # noqa: N806
             U, s, Vt = np.linalg.svd(X, full_matrices=False)  # noqa: N806
-            L = (U[:, :k] * s[:k]) @ Vt[:k]  # noqa: N806
+            L_new = (U[:, :k] * s[:k]) @ Vt[:k]  # noqa: N806
             sk1 = s[k] if k < s.size else 0.0
             geo = gamma**t * s[k - 1]
+            zeta = beta * (sk1 + geo)
+            if t >= 3:
+                zeta = max(zeta, dl)  # not below the last change of L
+            dl = float(np.abs(L_new - L).max())
+            L = L_new  # noqa: N806
             R = np.where(obs, D - L, 0.0)  # noqa: N806
-            S = np.where(np.abs(R) > beta * (sk1 + geo), R, 0.0)  # noqa: N806
+            S = np.where(np.abs(R) > zeta, R, 0.0)  # noqa: N806
             res = float(np.linalg.norm(R - S) / d_norm)
             residuals.append(res)
             if res <= tol:

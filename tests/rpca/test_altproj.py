@@ -7,9 +7,9 @@ import solvers
 from solvers import InvalidProblemError
 from solvers.rpca import low_rank_plus_sparse, random_mask, rpca
 from solvers.rpca._kernels_numba import (
-    hard_threshold_split,
-    hard_threshold_split_masked,
-    hard_threshold_split_reference,
+    hard_threshold_update,
+    hard_threshold_update_masked,
+    hard_threshold_update_reference,
     qr_tall,
     shrink_shift_masked,
     soft_threshold_reference,
@@ -234,18 +234,24 @@ def test_missing_gpu_is_backend_unavailable():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_hard_threshold_kernels_match_numpy(dtype):
     rng = np.random.default_rng(0)
-    D, L = (rng.standard_normal((53, 41)).astype(dtype) for _ in range(2))
+    D, L_new, L_old = (rng.standard_normal((53, 41)).astype(dtype) for _ in range(3))
     W = rng.random(D.shape) < 0.7
     for mask in (None, W):
-        S, X = np.empty_like(D), np.empty_like(D)
+        S, X, L = np.empty_like(D), L_new.copy(), L_old.copy()
         if mask is None:
-            r2, nnz = hard_threshold_split(D, L, dtype(0.8), S, X)
+            r2, nnz, dl = hard_threshold_update(D, X, L, dtype(0.8), S)
         else:
-            r2, nnz = hard_threshold_split_masked(D, L, mask.astype(np.uint8), dtype(0.8), S, X)
-        S_ref, X_ref, r2_ref, nnz_ref = hard_threshold_split_reference(D, L, 0.8, mask)
+            r2, nnz, dl = hard_threshold_update_masked(
+                D, X, L, mask.astype(np.uint8), dtype(0.8), S
+            )
+        S_ref, X_ref, r2_ref, nnz_ref, dl_ref = hard_threshold_update_reference(
+            D, L_new, L_old, 0.8, mask
+        )
         np.testing.assert_array_equal(S, S_ref.astype(dtype))
+        np.testing.assert_array_equal(L, L_new)
         np.testing.assert_allclose(X, X_ref, rtol=1e-6 if dtype == np.float32 else 1e-15)
         assert nnz == nnz_ref and r2 == pytest.approx(r2_ref, rel=1e-5)
+        assert dl == pytest.approx(dl_ref, rel=1e-6)
 
 
 def test_shrink_shift_masked_matches_numpy():
