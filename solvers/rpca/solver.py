@@ -154,21 +154,37 @@ def validate(inputs: dict[str, Any], params: RPCAParams) -> None:
     """
     M = inputs["M"]  # noqa: N806
     m, n = M.shape
-    if params.rank is not None:
-        if params.method != "altproj":
-            raise InvalidProblemError(
-                f"parameter 'rank' applies to method='altproj' only (method is "
-                f"{params.method!r}, which finds the rank itself)",
-                field="params.rank",
-            )
-        if params.rank > min(m, n):
-            raise InvalidProblemError(
-                f"parameter 'rank' = {params.rank} exceeds min(m, n) = {min(m, n)} for M of "
-                f"shape {M.shape}",
-                field="params.rank",
-            )
+    check_method_params(params)
+    if params.rank is not None and params.rank > min(m, n):
+        raise InvalidProblemError(
+            f"parameter 'rank' = {params.rank} exceeds min(m, n) = {min(m, n)} for M of "
+            f"shape {M.shape}",
+            field="params.rank",
+        )
     if inputs.get("mask") is not None:
         inputs["mask"] = check_mask(inputs["mask"], M.shape)
+
+
+#: parameters that only one method reads
+METHOD_PARAMS = {
+    "ialm": ("lam", "rho", "mu", "svd"),
+    "altproj": ("rank", "beta", "gamma", "oversample", "seed"),
+}
+
+
+def check_method_params(params: Any) -> None:
+    """Reject a parameter that the chosen method does not use (set and not None)."""
+    for method, names in METHOD_PARAMS.items():
+        if method == params.method:
+            continue
+        for name in names:
+            if name in params.model_fields_set and getattr(params, name, None) is not None:
+                hint = " (method is 'ialm', which finds the rank itself)" if name == "rank" else ""
+                raise InvalidProblemError(
+                    f"parameter {name!r} applies to method={method!r} only; method is "
+                    f"{params.method!r}{hint}",
+                    field=f"params.{name}",
+                )
 
 
 def check_mask(

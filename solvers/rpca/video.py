@@ -92,7 +92,7 @@ def background_subtraction(
         ``altproj`` only: background rank (1: static scene and lighting; 2–3 with slow
         lighting changes). None (default) estimates it; on video the estimate may also
         take in a large object that stays put for most of the sequence — fix the rank
-        then. Ignored by ``ialm``.
+        then.
     mask : array_like of bool, optional
         Observed pixels (True = observed), shape ``(T, H, W)`` or the frames' shape:
         e.g. dead pixels or dropped blocks. The background is completed there.
@@ -158,8 +158,9 @@ def background_subtraction(
 def validate(inputs: dict[str, Any], params: RPCAVideoParams) -> None:
     """Cross-input checks of solver ``"rpca_video"``; expands ``inputs["mask"]`` in place
     to a boolean array of the frames' shape."""
-    from .solver import check_mask
+    from .solver import check_mask, check_method_params
 
+    check_method_params(params)
     F = inputs["frames"]  # noqa: N806
     if F.shape[0] < 2:
         raise InvalidProblemError(
@@ -197,16 +198,13 @@ def solve(
     T = F.shape[0]  # noqa: N806
     M = np.ascontiguousarray(F.reshape(T, -1))  # noqa: N806 - one frame per row
     W = None if mask is None else np.ascontiguousarray(mask.reshape(T, -1))  # noqa: N806
-    rp = RPCAParams(
-        method=params.method,
-        rank=params.rank if params.method == "altproj" else None,
-        lam=params.lam if params.method == "ialm" else None,
-        tol=params.tol,
-        maxiter=params.maxiter,
-        beta=params.beta,
-        gamma=params.gamma,
-        seed=params.seed,
-    )
+    common = {"method": params.method, "tol": params.tol, "maxiter": params.maxiter}
+    if params.method == "ialm":
+        rp = RPCAParams(lam=params.lam, **common)
+    else:
+        rp = RPCAParams(
+            rank=params.rank, beta=params.beta, gamma=params.gamma, seed=params.seed, **common
+        )
     res = rpca_solve(M, rp, be, callback, mask=W)
     background = res.L.reshape(F.shape)
     foreground = res.S.reshape(F.shape)

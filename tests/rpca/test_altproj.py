@@ -212,6 +212,8 @@ def test_mask_accepts_zero_one_numbers():
         (np.ones((5, 6)), {"rank": 2}, "params.rank", "method='altproj' only"),
         (np.ones((5, 6)), {"method": "altproj", "rank": 0}, "params.rank", "greater than or equal"),
         (np.ones((5, 6)), {"method": "svt"}, "params.method", "ialm"),
+        (np.ones((5, 6)), {"method": "altproj", "lam": 0.1}, "params.lam", "method='ialm' only"),
+        (np.ones((5, 6)), {"gamma": 0.7}, "params.gamma", "method='altproj' only"),
         (np.ones((5, 6)), {"method": "altproj", "gamma": 1.5}, "params.gamma", "less than 1"),
     ],
 )

@@ -143,6 +143,7 @@ def test_generic_run_and_stats(scene):
         (np.ones((3, 4, 5)), {"rank": 4}, "params.rank", r"exceeds min\(T, pixels\) = 3"),
         (np.ones((3, 4, 5)), {"threshold": -1.0}, "params.threshold", "greater than"),
         (np.ones((3, 4, 5)), {"method": "godec"}, "params.method", "altproj"),
+        (np.ones((3, 4, 5)), {"method": "ialm", "rank": 1}, "params.rank", "altproj' only"),
     ],
 )
 def test_bad_input(frames, kw, field, match):
