@@ -173,12 +173,17 @@ METHOD_PARAMS = {
 
 
 def check_method_params(params: Any) -> None:
-    """Reject a parameter that the chosen method does not use (set and not None)."""
+    """Reject a parameter that the chosen method does not read, set to a value other than
+    its default (the service stores and re-reads the params with all defaults filled)."""
+    fields = type(params).model_fields
     for method, names in METHOD_PARAMS.items():
         if method == params.method:
             continue
         for name in names:
-            if name in params.model_fields_set and getattr(params, name, None) is not None:
+            if name not in fields:
+                continue
+            value = getattr(params, name)
+            if value is not None and value != fields[name].default:
                 hint = " (method is 'ialm', which finds the rank itself)" if name == "rank" else ""
                 raise InvalidProblemError(
                     f"parameter {name!r} applies to method={method!r} only; method is "
