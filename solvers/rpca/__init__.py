@@ -1,13 +1,27 @@
-"""Robust PCA: M = L + S (principal component pursuit by inexact ALM).
+"""Robust PCA: M = L + S (principal component pursuit by inexact ALM, or non-convex
+alternating projections), with missing data, and video background subtraction.
 
-Public names: :func:`rpca`, :class:`RPCAResult`, :func:`low_rank_plus_sparse`
-(synthetic problems with a known answer).
+Public names: :func:`rpca`, :class:`RPCAResult`, :func:`background_subtraction`,
+:class:`BackgroundSubtractionResult`, :func:`foreground_scores`, and the synthetic
+problems with a known answer :func:`low_rank_plus_sparse`, :func:`random_mask`,
+:func:`moving_objects_video` (:class:`VideoScene`).
 """
 
 from __future__ import annotations
 
 from . import _spec  # noqa: F401 - registers the solvers
-from .problems import low_rank_plus_sparse
+from .problems import VideoScene, low_rank_plus_sparse, moving_objects_video, random_mask
 from .solver import RPCAResult, rpca
+from .video import BackgroundSubtractionResult, background_subtraction, foreground_scores
 
-__all__ = ["RPCAResult", "low_rank_plus_sparse", "rpca"]
+__all__ = [
+    "BackgroundSubtractionResult",
+    "RPCAResult",
+    "VideoScene",
+    "background_subtraction",
+    "foreground_scores",
+    "low_rank_plus_sparse",
+    "moving_objects_video",
+    "random_mask",
+    "rpca",
+]

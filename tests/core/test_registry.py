@@ -10,7 +10,8 @@ def test_rpca_is_registered_with_its_contract():
     assert "rpca" in solvers.list_solvers()
     spec = solvers.get_spec("rpca")
     assert spec.outputs == ("L", "S")
-    assert [i.name for i in spec.inputs] == ["M"]
+    assert [i.name for i in spec.inputs] == ["M", "mask"]  # mask: optional (issue #5)
+    assert [i.required for i in spec.inputs] == [True, False]
     desc = spec.describe()
     assert desc["params_schema"]["properties"]["tol"]["default"] == 1e-7
     assert set(desc["backends"]) == {"cpu", "gpu"}

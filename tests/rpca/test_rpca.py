@@ -103,8 +103,15 @@ def test_bad_input(bad, match):
         rpca(bad, backend="cpu")
 
 
-@pytest.mark.parametrize("kw, match", [({"tol": -1.0}, "tol"), ({"lam": 0}, "lam"),
-                                       ({"maxiter": 0}, "maxiter"), ({"bogus": 1}, "bogus")])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"tol": -1.0}, "tol"),
+        ({"lam": 0}, "lam"),
+        ({"maxiter": 0}, "maxiter"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
 def test_bad_params(kw, match):
     with pytest.raises(InvalidProblemError, match=match):
         rpca(np.eye(4), backend="cpu", **kw)
