@@ -1,0 +1,58 @@
+"""Spectral graph sparsification, static (GRASS) and dynamic (dyGRASS).
+
+Public names: :func:`sparsify` (methods ``"grass"`` and ``"er_sampling"``) with
+:class:`SparsifyResult`; :func:`relative_condition_number`; the graph helpers
+:func:`as_graph`, :func:`edges_of`, :func:`from_edges`, :func:`laplacian`,
+:func:`largest_component`, :func:`effective_resistances`, :func:`spanning_tree`;
+the generators :func:`mesh_2d`, :func:`delaunay_2d`, :func:`mesh_3d`,
+:func:`circuit_grid`, :func:`random_geometric`, :func:`preferential_attachment`; and
+the Matrix Market reader/writer :func:`read_mtx`, :func:`write_mtx`.
+"""
+
+from __future__ import annotations
+
+from . import _spec  # noqa: F401 - registers the solver
+from .condition import ConditionNumber, relative_condition_number
+from .generators import (
+    circuit_grid,
+    delaunay_2d,
+    describe,
+    mesh_2d,
+    mesh_3d,
+    preferential_attachment,
+    random_geometric,
+)
+from .graph import (
+    EdgeList,
+    as_graph,
+    edges_of,
+    from_edges,
+    laplacian,
+    largest_component,
+)
+from .sampling import effective_resistances
+from .solver import SparsifyResult, sparsify
+from .tree import Backbone, spanning_tree
+
+__all__ = [
+    "Backbone",
+    "ConditionNumber",
+    "EdgeList",
+    "SparsifyResult",
+    "as_graph",
+    "circuit_grid",
+    "delaunay_2d",
+    "describe",
+    "edges_of",
+    "effective_resistances",
+    "from_edges",
+    "laplacian",
+    "largest_component",
+    "mesh_2d",
+    "mesh_3d",
+    "preferential_attachment",
+    "random_geometric",
+    "relative_condition_number",
+    "spanning_tree",
+    "sparsify",
+]
