@@ -13,6 +13,13 @@ from __future__ import annotations
 
 from . import _spec  # noqa: F401 - registers the solver
 from .condition import ConditionNumber, relative_condition_number
+from .dynamic import (
+    BatchStats,
+    DynamicSparsifier,
+    batches,
+    deletion_stream,
+    insertion_stream,
+)
 from .generators import (
     circuit_grid,
     delaunay_2d,
@@ -36,6 +43,11 @@ from .tree import Backbone, spanning_tree
 
 __all__ = [
     "Backbone",
+    "BatchStats",
+    "DynamicSparsifier",
+    "batches",
+    "deletion_stream",
+    "insertion_stream",
     "ConditionNumber",
     "EdgeList",
     "SparsifyResult",

@@ -126,5 +126,14 @@ class DynamicParams(BaseModel):
     max_steps: int = Field(
         100, ge=1, le=10000, description="Step bound of every walk (the reference: 100)."
     )
+    congestion: bool = Field(
+        True,
+        description=(
+            "Track the congestion of H's edges (the summed distortion of the dropped edges "
+            "routed through them) and drop an inserted edge only while distortion + "
+            "congestion < K (a support-graph bound: κ_new <= κ_old + max congestion). "
+            "False: the paper's rule (distortion < K), which drifts on dense streams."
+        ),
+    )
     seed: int | None = Field(None, description="Seed of the walks (and of the initial GRASS).")
     backend: Literal["auto", "cpu", "gpu"] = Field("auto", description="Where the walks run.")
