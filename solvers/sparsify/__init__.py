@@ -12,6 +12,7 @@ the Matrix Market reader/writer :func:`read_mtx`, :func:`write_mtx`.
 from __future__ import annotations
 
 from . import _spec  # noqa: F401 - registers the solver
+from .baselines import mst_plus_random
 from .condition import ConditionNumber, relative_condition_number
 from .dynamic import (
     BatchStats,
@@ -37,6 +38,7 @@ from .graph import (
     laplacian,
     largest_component,
 )
+from .io import read_mtx, write_mtx
 from .sampling import effective_resistances
 from .solver import SparsifyResult, sparsify
 from .tree import Backbone, spanning_tree
@@ -62,9 +64,12 @@ __all__ = [
     "largest_component",
     "mesh_2d",
     "mesh_3d",
+    "mst_plus_random",
     "preferential_attachment",
     "random_geometric",
+    "read_mtx",
     "relative_condition_number",
     "spanning_tree",
     "sparsify",
+    "write_mtx",
 ]
