@@ -175,7 +175,8 @@ def _from_matrix(A: Any, name: str) -> EdgeList:  # noqa: N803
         )
     if M.dtype.kind not in "fiub":
         raise InvalidProblemError(
-            f"adjacency matrix {name!r} must be real, got dtype {M.dtype}", field=field
+            f"adjacency matrix {name!r} (shape {M.shape}) must be real, got dtype {M.dtype}",
+            field=field,
         )
     n = int(M.shape[0])
     row = M.row.astype(np.int64)
@@ -324,7 +325,7 @@ def weights_array(weights: Any, m: int, name: str) -> np.ndarray:
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise InvalidProblemError(
-            f"{name!r} (shape {w.shape}) must be positive and finite; entry {k} is {w[k]!r}",
+            f"{name!r} (shape {w.shape}) must be positive and finite; entry {k} is {float(w[k])!r}",
             field=field,
         )
     return w
