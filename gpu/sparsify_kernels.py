@@ -136,16 +136,8 @@ def _walks_kernel(
                 o = tid + step
                 a_s, a_n, a_w = sh_s[tid], sh_n[tid], sh_w[tid]
                 b_s, b_n, b_w = sh_s[o], sh_n[o], sh_w[o]
-                take = False
-                if b_w >= 0:
-                    if a_w < 0:
-                        take = True
-                    elif b_s < a_s:
-                        take = True
-                    elif b_s == a_s:
-                        if b_n < a_n or (b_n == a_n and b_w < a_w):
-                            take = True
-                if take:
+                tie = b_s == a_s and (b_n < a_n or (b_n == a_n and b_w < a_w))
+                if b_w >= 0 and (a_w < 0 or b_s < a_s or tie):
                     sh_s[tid] = b_s
                     sh_n[tid] = b_n
                     sh_w[tid] = b_w

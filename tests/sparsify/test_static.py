@@ -8,6 +8,7 @@ import scipy.sparse
 
 import solvers
 from solvers import BackendUnavailableError, InvalidParamsError, InvalidProblemError
+from solvers.sparsify import _kernels_numba as K
 from solvers.sparsify import (
     as_graph,
     circuit_grid,
@@ -19,7 +20,6 @@ from solvers.sparsify import (
     relative_condition_number,
     sparsify,
 )
-from solvers.sparsify import _kernels_numba as K
 
 GRAPHS_1E4 = {
     "fe-mesh-2d": lambda: mesh_2d(100, 100, seed=0),

@@ -7,6 +7,7 @@ import scipy.sparse
 import scipy.sparse.csgraph as csg
 
 from solvers import InvalidProblemError
+from solvers.sparsify import _kernels_numba as K
 from solvers.sparsify import (
     as_graph,
     circuit_grid,
@@ -18,7 +19,6 @@ from solvers.sparsify import (
     relative_condition_number,
     spanning_tree,
 )
-from solvers.sparsify import _kernels_numba as K
 from solvers.sparsify.graph import to_adjacency
 
 
