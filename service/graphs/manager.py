@@ -239,7 +239,7 @@ class GraphManager:
         weights: Any = 1.0,
         delete: Any = None,
         *,
-        wait: float = WAIT,
+        wait: float | None = None,
     ) -> tuple[GraphSession, dict[str, Any]]:
         """Apply one update batch (deletions, then insertions) under the session's lease.
 
@@ -247,7 +247,7 @@ class GraphManager:
         ``InvalidProblemError`` (nothing changed) or :class:`GraphBusy`.
         """
         owner = _owner()
-        self._acquire(gid, owner, wait)
+        self._acquire(gid, owner, WAIT if wait is None else wait)
         committed = False
         try:
             with self._lock(gid):

@@ -351,12 +351,15 @@ class DynamicSparsifier:
 
     # -- validation ------------------------------------------------------------------------
     def _edges(self, edges: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        e = edges_array(edges, name, self.n)
-        if e.shape[0] == 0:
-            z = np.empty(0, dtype=np.int64)
-            return z, z, z
-        u, v, order = canonical_edges(e, name)
-        return u, v, order
+        try:
+            e = edges_array(edges, name, self.n)
+            if e.shape[0] == 0:
+                z = np.empty(0, dtype=np.int64)
+                return z, z, z
+            return canonical_edges(e, name)
+        except InvalidProblemError as exc:
+            exc.field = name  # the batch's argument, not a solver input
+            raise
 
     # -- walks -----------------------------------------------------------------------------
     def _walk(
@@ -481,7 +484,11 @@ class DynamicSparsifier:
         iu, iv, order = self._edges(insert if insert is not None else [], "insert")
         iw = np.empty(0)
         if iu.size:
-            iw = weights_array(weights, order.size, "weights")[order]
+            try:
+                iw = weights_array(weights, order.size, "weights")[order]
+            except InvalidProblemError as exc:
+                exc.field = "weights"
+                raise
             iu, iv = iu[order], iv[order]
         if du.size:
             du_o = np.lexsort((dv, du))
