@@ -149,7 +149,8 @@ class DynamicSparsifier:
     distortion_threshold : float
         The K in use.
     initial_condition : float
-        Condition estimate of the initial sparsifier.
+        Condition estimate of the initial sparsifier (NaN when H and K were both given:
+        it is then not computed).
 
     Raises
     ------
@@ -221,9 +222,12 @@ class DynamicSparsifier:
         else:
             h = as_graph(H, "H")
             hu, hv, hw = self._check_subgraph(g, h)
-            from .condition import relative_condition_number
+            if self.params.distortion_threshold is None:
+                from .condition import relative_condition_number
 
-            kappa0 = float(relative_condition_number(g, h, tol=1e-3))
+                kappa0 = float(relative_condition_number(g, h, tol=1e-3))
+            else:
+                kappa0 = float("nan")  # not needed: K is given
         self.initial_seconds = time.perf_counter() - t0
         self.initial_condition = kappa0
         k = self.params.distortion_threshold
