@@ -31,9 +31,10 @@ KEY = "k"
 HDR = {"Authorization": f"Bearer {KEY}"}
 
 
-def _settings(path):
+def _settings(path, db=None):
     return Settings(
         data_dir=path,
+        database_url=db,
         api_keys=KEY,
         workers=0,
         worker_gpu=False,
@@ -195,12 +196,21 @@ def test_sessions_survive_a_restart(tmp_path, monkeypatch):
 
 def test_concurrent_batches_are_serialized_across_processes(tmp_path):
     """Two app instances (separate caches, one database) = two API processes."""
+    _serialized(tmp_path, None)
+
+
+@pytest.mark.postgres
+def test_concurrent_batches_are_serialized_on_postgresql(tmp_path, postgres_url):
+    _serialized(tmp_path, postgres_url)
+
+
+def _serialized(tmp_path, db):
     A = mesh_2d(25, 25, seed=0)
     E, W = insertion_stream(A, 400, seed=2)
     chunks = [(E[i::8], W[i::8]) for i in range(8)]
     with (
-        TestClient(create_app(_settings(tmp_path), start_executor=False)) as t1,
-        TestClient(create_app(_settings(tmp_path), start_executor=False)) as t2,
+        TestClient(create_app(_settings(tmp_path, db), start_executor=False)) as t1,
+        TestClient(create_app(_settings(tmp_path, db), start_executor=False)) as t2,
     ):
         c1, c2 = _client(t1), _client(t2)
         g = c1.graph(A, target_condition=25, seed=1, backend="cpu")
