@@ -74,10 +74,11 @@ def kappa(A: Any, H: Any) -> float:  # noqa: N803
 
 def dynamic_rows(
     name: str,
-    A: Any,
+    A: Any,  # noqa: N803
     density: float,
     backends: list[str],
-    seed: int = 0,  # noqa: N803
+    seed: int = 0,
+    checkpoints: str = "all",
 ) -> list[dict[str, Any]]:
     """Stream the updates through one DynamicSparsifier per backend; static re-runs at
     the checkpoints (once, on the CPU)."""
@@ -123,7 +124,8 @@ def dynamic_rows(
                     "walk_seconds": st.walk_seconds,
                     "density_dyn": st.density,
                 }
-                checkpoint = (phase == "insert" and k in (0, 9)) or (phase == "delete" and k == 9)
+                checkpoint = checkpoints == "all" and phase == "insert" and k in (0, 9)
+                checkpoint |= checkpoints != "none" and phase == "delete" and k == 9
                 if checkpoint and b == backends[0]:
                     G = dyn.graph  # noqa: N806
                     t0 = time.perf_counter()
@@ -240,7 +242,16 @@ def main() -> int:
     ap.add_argument("--density", type=float, default=1.12, help="initial sparsifier density")
     ap.add_argument("--no-static-table", action="store_true")
     ap.add_argument("--only", default=None, help="comma-separated substrings of graph names")
+    ap.add_argument(
+        "--checkpoints",
+        choices=("all", "last", "none"),
+        default="all",
+        help="static re-runs after insert batches 1 and 10 and delete batch 10 (all), "
+        "after the last batch only, or never",
+    )
+    ap.add_argument("--out", default=str(OUT), help="output folder (default benchmarks/out)")
     args = ap.parse_args()
+    out = Path(args.out)
     import gpu as gpu_pkg
 
     backends = ["cpu"]
@@ -249,7 +260,7 @@ def main() -> int:
             backends.append("gpu")
         else:
             print(f"--gpu: no GPU ({gpu_pkg.unavailable_reason()}); CPU rows only")
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     import numba
 
     print(
@@ -264,13 +275,13 @@ def main() -> int:
         t0 = time.perf_counter()
         A = make()  # noqa: N806
         print(f"\n[{name}] generated in {time.perf_counter() - t0:.1f} s", flush=True)
-        dyn += dynamic_rows(name, A, args.density, backends)
+        dyn += dynamic_rows(name, A, args.density, backends, checkpoints=args.checkpoints)
         if not args.no_static_table and A.shape[0] <= 200_000:
             stat += static_rows(name, A, 1.15)
-        write_csv(OUT / "sparsify_dynamic.csv", dyn)
+        write_csv(out / "sparsify_dynamic.csv", dyn)
         if stat:
-            write_csv(OUT / "sparsify_static.csv", stat)
-        plot(dyn, OUT / "sparsify.png")
+            write_csv(out / "sparsify_static.csv", stat)
+        plot(dyn, out / "sparsify.png")
     print("\nsummary (speedup = static re-run / dynamic batch, same checkpoint):")
     for r in dyn:
         if "speedup" in r:
@@ -278,7 +289,7 @@ def main() -> int:
                 f"  {r['graph']:16s} {r['phase']:6s} batch {r['batch']:2d}: "
                 f"{r['speedup']:8.0f}×  κ ratio {r['kappa_ratio']:.2f}"
             )
-    print(f"\nwrote {OUT / 'sparsify_dynamic.csv'}, {OUT / 'sparsify.png'}")
+    print(f"\nwrote {out / 'sparsify_dynamic.csv'}, {out / 'sparsify.png'}")
     print(f"load average after: {os.getloadavg()}")
     return 0
 
