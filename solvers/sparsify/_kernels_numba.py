@@ -639,8 +639,10 @@ def _heap_pop(hk, hv, size):
 
 
 @njit
-def dijkstra_path(start, deg, nbr, wt, p, q, dist, prev_slot, prev_v, touched, hk, hv, path):
-    """Lowest-resistance path ``p → q`` (edge lengths ``1/w``) by Dijkstra.
+def dijkstra_path(start, deg, nbr, wt, p, q, limit, dist, prev_slot, prev_v, touched, hk, hv, path):
+    """Lowest-resistance path ``p → q`` (edge lengths ``1/w``) by Dijkstra, exploring
+    only vertices closer than ``limit`` (inf: no bound; a walk's path resistance is a
+    valid bound, so the search stays local).
 
     ``dist`` (inf), ``prev_slot`` and ``prev_v`` (-1) are persistent scratch arrays of
     size n that are restored before returning; ``touched`` (size n), ``hk``/``hv`` (heap, size >=
@@ -663,7 +665,7 @@ def dijkstra_path(start, deg, nbr, wt, p, q, dist, prev_slot, prev_v, touched, h
         for k in range(start[x], start[x] + deg[x]):
             y = nbr[k]
             nd = d + 1.0 / wt[k]
-            if nd < dist[y]:
+            if nd < dist[y] and nd <= limit:
                 if dist[y] == np.inf:
                     touched[nt] = y
                     nt += 1

@@ -135,5 +135,13 @@ class DynamicParams(BaseModel):
             "False: the paper's rule (distortion < K), which drifts on dense streams."
         ),
     )
+    exact_detours: bool = Field(
+        True,
+        description=(
+            "Deletions: replace a deleted H edge by the exact lowest-resistance detour in G "
+            "(a Dijkstra search bounded by the best walk's path resistance, so it stays "
+            "local). False: the paper's rule (the best walk path itself)."
+        ),
+    )
     seed: int | None = Field(None, description="Seed of the walks (and of the initial GRASS).")
     backend: Literal["auto", "cpu", "gpu"] = Field("auto", description="Where the walks run.")

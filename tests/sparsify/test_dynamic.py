@@ -259,3 +259,22 @@ def test_dynamic_stays_within_1_5x_of_a_fresh_static_sparsifier(make):
 @pytest.mark.slow
 def test_dynamic_quality_on_1e5_nodes():
     _stream_check(mesh_2d(316, 316, seed=0))
+
+
+def test_exact_detours_are_shortest_resistance_paths():
+    A = mesh_2d(20, 20, weights="lognormal", seed=5)
+    for exact in (True, False):
+        dyn = DynamicSparsifier(A, target_condition=20, seed=0, exact_detours=exact)
+        hc = scipy.sparse.triu(dyn.sparsifier).tocoo()
+        idx = np.arange(7, hc.nnz, hc.nnz // 12)[:12]
+        pairs = np.stack([hc.row[idx], hc.col[idx]], 1)
+        dyn.delete(pairs)
+        G, H = dyn.graph, dyn.sparsifier
+        length = lambda M: M.multiply(M.power(-2)).tocsr()  # noqa: E731 - 1/w per edge
+        dG = csg.dijkstra(length(G), directed=False, indices=pairs[:, 0])
+        dH = csg.dijkstra(length(H), directed=False, indices=pairs[:, 0])
+        j = np.arange(len(pairs))
+        gap = dH[j, pairs[:, 1]] / dG[j, pairs[:, 1]]
+        assert np.all(gap >= 1 - 1e-12)
+        if exact:  # H now holds a lowest-resistance detour of every deleted edge
+            assert np.allclose(gap, 1.0, rtol=1e-12)
