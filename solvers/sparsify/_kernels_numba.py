@@ -601,6 +601,10 @@ def adj_edges(start, deg, nbr, wt, u, v, w):
 
 
 # -- shortest-resistance path (fallback when no walk arrives) -----------------------------
+#: relative penalty of an unflagged slot in dijkstra_path (tie-breaking only)
+TIE = 1e-9
+
+
 @njit
 def _heap_push(hk, hv, size, key, val):
     i = size
@@ -639,10 +643,14 @@ def _heap_pop(hk, hv, size):
 
 
 @njit
-def dijkstra_path(start, deg, nbr, wt, p, q, limit, dist, prev_slot, prev_v, touched, hk, hv, path):
+def dijkstra_path(
+    start, deg, nbr, wt, flag, p, q, limit, dist, prev_slot, prev_v, touched, hk, hv, path
+):
     """Lowest-resistance path ``p → q`` (edge lengths ``1/w``) by Dijkstra, exploring
     only vertices closer than ``limit`` (inf: no bound; a walk's path resistance is a
-    valid bound, so the search stays local).
+    valid bound, so the search stays local). Slots with ``flag == 0`` count
+    ``1 + TIE`` times their resistance, so among paths of equal resistance (common with
+    unit weights) the one with fewer unflagged edges wins.
 
     ``dist`` (inf), ``prev_slot`` and ``prev_v`` (-1) are persistent scratch arrays of
     size n that are restored before returning; ``touched`` (size n), ``hk``/``hv`` (heap, size >=
@@ -664,7 +672,7 @@ def dijkstra_path(start, deg, nbr, wt, p, q, limit, dist, prev_slot, prev_v, tou
             break
         for k in range(start[x], start[x] + deg[x]):
             y = nbr[k]
-            nd = d + 1.0 / wt[k]
+            nd = d + (1.0 / wt[k]) * (1.0 + TIE * (flag[k] == 0))
             if nd < dist[y] and nd <= limit:
                 if dist[y] == np.inf:
                     touched[nt] = y

@@ -440,7 +440,7 @@ class DynamicSparsifier:
             }
             self._scratch = sc
         length = K.dijkstra_path(
-            g.start, g.deg, g.nbr, g.wt, p, q, limit * (1 + 1e-12), sc["dist"],
+            g.start, g.deg, g.nbr, g.wt, g.flag, p, q, limit * (1 + 1e-7), sc["dist"],
             sc["prev_slot"], sc["prev_v"], sc["touched"], sc["hk"], sc["hv"], sc["path"],
         )  # fmt: skip
         return None if length < 0 else sc["path"][:length].copy()
