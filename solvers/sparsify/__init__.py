@@ -1,12 +1,16 @@
 """Spectral graph sparsification, static (GRASS) and dynamic (dyGRASS).
 
 Public names: :func:`sparsify` (methods ``"grass"`` and ``"er_sampling"``) with
-:class:`SparsifyResult`; :func:`relative_condition_number`; the graph helpers
+:class:`SparsifyResult`; :class:`DynamicSparsifier` (``insert``, ``delete``,
+``update``, ``graph``, ``sparsifier``, ``stats``) with :class:`BatchStats`;
+:func:`relative_condition_number` (:class:`ConditionNumber`); the graph helpers
 :func:`as_graph`, :func:`edges_of`, :func:`from_edges`, :func:`laplacian`,
-:func:`largest_component`, :func:`effective_resistances`, :func:`spanning_tree`;
-the generators :func:`mesh_2d`, :func:`delaunay_2d`, :func:`mesh_3d`,
-:func:`circuit_grid`, :func:`random_geometric`, :func:`preferential_attachment`; and
-the Matrix Market reader/writer :func:`read_mtx`, :func:`write_mtx`.
+:func:`largest_component`, :func:`effective_resistances`, :func:`spanning_tree`,
+:func:`describe`, :func:`mst_plus_random`; the generators :func:`mesh_2d`,
+:func:`delaunay_2d`, :func:`mesh_3d`, :func:`circuit_grid`, :func:`random_geometric`,
+:func:`preferential_attachment`; update streams :func:`insertion_stream`,
+:func:`deletion_stream`, :func:`batches`; and the Matrix Market reader/writer
+:func:`read_mtx`, :func:`write_mtx`. See ``docs/sparsify.md``.
 """
 
 from __future__ import annotations

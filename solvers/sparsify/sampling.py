@@ -37,6 +37,11 @@ def effective_resistances(
 
     The relative error of each estimate is about ``sqrt(2 / jl_dim)`` (one standard
     deviation) plus the solver tolerance.
+
+    References
+    ----------
+    .. [1] D. A. Spielman, N. Srivastava, "Graph sparsification by effective
+       resistances", SIAM J. Comput. 40(6), 2011 (the sketch ``Q W^½ B L⁺``).
     """
     import pyamg
 
