@@ -249,15 +249,18 @@ class GraphManager:
         owner = _owner()
         self._acquire(gid, owner, WAIT if wait is None else wait)
         committed = False
+        mutated = False
         try:
             with self._lock(gid):
                 row = self.get(gid)
                 dyn = self.load(row)
                 try:
                     st = dyn.update(insert=insert, weights=weights, delete=delete)
-                except InvalidProblemError:
-                    self._forget(gid)  # a rolled-back batch may have reordered slots
+                except InvalidProblemError as exc:
+                    if getattr(exc, "rolled_back", False):
+                        self._forget(gid)  # a rolled-back batch reordered the slots
                     raise
+                mutated = True
                 v = row.version + 1
                 ins = np.asarray(insert if insert is not None else np.empty((0, 2)))
                 w = np.broadcast_to(
@@ -315,11 +318,10 @@ class GraphManager:
                     self._prune(gid, snap)
                 self._remember(gid, v, dyn)
                 return self.get(gid), summary
-        except GraphBusy:
-            self._forget(gid)
-            raise
         finally:
             if not committed:
+                if mutated:
+                    self._forget(gid)  # the cached object is ahead of the stored version
                 self._release(gid, owner)
 
     def _prune(self, gid: str, snap: int) -> None:

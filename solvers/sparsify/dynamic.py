@@ -625,12 +625,14 @@ class DynamicSparsifier:
                     self._g.insert(du, dv, gw_removed)
                     self._g.set_flag(hu, hv, 1)
                     self._phase -= 1
-                    raise InvalidProblemError(
+                    err = InvalidProblemError(
                         f"deleting this batch would disconnect the graph: vertices "
                         f"{int(hu[i])} and {int(hv[i])} are no longer connected once the "
                         f"{du.size} edges are removed (the batch was not applied)",
                         field="delete",
                     )
+                    err.rolled_back = True  # same graphs, but the slots were reordered
+                    raise err
             steps = s.size
             verts = np.empty(steps + 1, dtype=np.int64)
             verts[0] = hu[i]
