@@ -273,3 +273,22 @@ def test_a_held_lease_makes_updates_wait_then_conflict_and_expires(api, monkeypa
         get_graph(c, "missing")
     with pytest.raises(ValidationError, match="not an edge"):
         g.update(delete=[[0, 99]])
+
+
+def test_a_batch_that_fails_to_persist_is_not_half_applied(api, monkeypatch):
+    A = mesh_2d(12, 12, seed=0)
+    c = _client(api)
+    g = c.graph(A, seed=0, target_condition=20)
+    H0 = g.sparsifier()
+    E, W = insertion_stream(A, 20, seed=3)
+    real = graph_manager._save_npz
+
+    def broken(path, arrays):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(graph_manager, "_save_npz", broken)
+    with pytest.raises(Exception, match="disk full"):
+        api.app.state.graphs.apply(g.id, E, W, None)
+    monkeypatch.setattr(graph_manager, "_save_npz", real)
+    assert g.info()["version"] == 0 and abs(g.sparsifier() - H0).max() == 0
+    assert g.update(insert=E, weights=W)["version"] == 1  # the lease was released
