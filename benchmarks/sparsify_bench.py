@@ -79,6 +79,7 @@ def dynamic_rows(
     backends: list[str],
     seed: int = 0,
     checkpoints: str = "all",
+    verbose: bool = False,
 ) -> list[dict[str, Any]]:
     """Stream the updates through one DynamicSparsifier per backend; static re-runs at
     the checkpoints (once, on the CPU)."""
@@ -127,6 +128,13 @@ def dynamic_rows(
                 first = (0, 9) if g.n <= 500_000 else (9,)  # 1e6: fewer static re-runs
                 checkpoint = checkpoints == "all" and phase == "insert" and k in first
                 checkpoint |= checkpoints != "none" and phase == "delete" and k == 9
+                if verbose:
+                    print(
+                        f"    {phase} {k + 1:2d} [{b}] {row['batch_edges']:,} edges: "
+                        f"{st.seconds * 1e3:.1f} ms (walks {st.walk_seconds * 1e3:.1f} ms), "
+                        f"kept/recovered {row['kept_or_recovered']}",
+                        flush=True,
+                    )
                 if checkpoint and b == backends[0]:
                     G = dyn.graph  # noqa: N806
                     t0 = time.perf_counter()
@@ -251,6 +259,7 @@ def main() -> int:
         "after the last batch only, or never",
     )
     ap.add_argument("--out", default=str(OUT), help="output folder (default benchmarks/out)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every batch")
     args = ap.parse_args()
     out = Path(args.out)
     import gpu as gpu_pkg
@@ -276,7 +285,9 @@ def main() -> int:
         t0 = time.perf_counter()
         A = make()  # noqa: N806
         print(f"\n[{name}] generated in {time.perf_counter() - t0:.1f} s", flush=True)
-        dyn += dynamic_rows(name, A, args.density, backends, checkpoints=args.checkpoints)
+        dyn += dynamic_rows(
+            name, A, args.density, backends, checkpoints=args.checkpoints, verbose=args.verbose
+        )
         if not args.no_static_table and A.shape[0] <= 200_000:
             stat += static_rows(name, A, 1.15)
         write_csv(out / "sparsify_dynamic.csv", dyn)
