@@ -12,9 +12,7 @@ class RPCAParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["ialm"] = Field(
-        "ialm", description="Algorithm: inexact ALM (Lin, Chen, Ma 2010)."
-    )
+    method: Literal["ialm"] = Field("ialm", description="Algorithm: inexact ALM (Lin, Chen, Ma 2010).")
     lam: float | None = Field(
         None, gt=0, description="Weight of the l1 term; default 1/sqrt(max(m, n))."
     )

@@ -147,15 +147,8 @@ def ialm(M: np.ndarray, params: RPCAParams, be: Backend, callback: Callback | No
     if d_norm == 0.0:
         zeros = np.zeros((m, n), dtype=dtype)
         return RPCAResult(
-            L=zeros,
-            S=zeros.copy(),
-            n_iter=0,
-            converged=True,
-            residuals=np.zeros(0),
-            elapsed=time.perf_counter() - t0,
-            backend=be.name,
-            lam=lam,
-            rank=0,
+            L=zeros, S=zeros.copy(), n_iter=0, converged=True, residuals=np.zeros(0),
+            elapsed=time.perf_counter() - t0, backend=be.name, lam=lam, rank=0,
         )
     norm_two = spectral_norm(D, xp=xp)
     norm_inf = float(xp.abs(D).max()) / lam
