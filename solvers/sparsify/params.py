@@ -1,0 +1,147 @@
+"""Parameters of the sparsifiers (imported by the SDK and the service: keep this light)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+METHODS = ("grass", "er_sampling")
+
+#: target κ used when neither a target condition nor a target density is given
+DEFAULT_TARGET_CONDITION = 100.0
+
+
+class SparsifyParams(BaseModel):
+    """Parameters of ``solvers.sparsify.sparsify`` / solver ``"sparsify"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["grass", "er_sampling"] = Field(
+        "grass",
+        description=(
+            "grass: spanning-tree backbone + spectrally critical off-tree edges (a subset "
+            "of G's edges, original weights); er_sampling: Spielman-Srivastava sampling by "
+            "effective resistance (reweighted edges; a baseline)."
+        ),
+    )
+    target_condition: float | None = Field(
+        None,
+        gt=1,
+        description=(
+            "Wanted relative condition number κ(L_G, L_H). grass adds edges until its "
+            "estimate is <= this (or max_density is reached). Default 100 when "
+            "target_density is not given either."
+        ),
+    )
+    target_density: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Edges of H per vertex (a spanning tree is (n-1)/n). grass: the edge budget "
+            "(with target_condition too: stop at whichever comes first); er_sampling: the "
+            "expected number of distinct sampled edges."
+        ),
+    )
+    seed: int | None = Field(None, description="Seed of the random projections / sampling.")
+    tree: Literal["mewst", "mst"] = Field(
+        "mewst",
+        description="grass backbone: maximum effective-weight (feGRASS) or maximum-weight tree.",
+    )
+    rounds: int = Field(
+        12,
+        ge=1,
+        le=1000,
+        description="grass with a target density: densification rounds the budget is split into.",
+    )
+    step: float = Field(
+        0.0125,
+        gt=0,
+        le=1,
+        description="grass with a target condition: off-tree edges added per round, times n.",
+    )
+    embed_dim: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Random projections (Laplacian solves) per round for the edge scores.",
+    )
+    similarity: float = Field(
+        0.5,
+        gt=0,
+        description=(
+            "grass similarity filter: every chosen edge marks about similarity * n / "
+            "(edges per round) nearest vertices of H around each endpoint; edges between "
+            "marked vertices wait for a later pass (0 < similarity; larger spreads more)."
+        ),
+    )
+    max_density: float = Field(
+        2.0,
+        gt=1,
+        description="grass with only a target condition: stop at this density regardless.",
+    )
+    jl_dim: int = Field(
+        32,
+        ge=4,
+        le=1024,
+        description="er_sampling: random projections for the effective resistances.",
+    )
+    estimate_condition: bool = Field(
+        True,
+        description="Compute condition_estimate for the result (a few Lanczos iterations).",
+    )
+
+    @model_validator(mode="after")
+    def _targets(self) -> SparsifyParams:
+        if self.target_condition is None and self.target_density is None:
+            self.target_condition = DEFAULT_TARGET_CONDITION
+        return self
+
+
+class DynamicParams(BaseModel):
+    """Options of ``solvers.sparsify.DynamicSparsifier`` (and of graph sessions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_condition: float = Field(
+        DEFAULT_TARGET_CONDITION,
+        gt=1,
+        description="κ target of the initial GRASS sparsifier (when H is not given).",
+    )
+    target_density: float | None = Field(
+        None, gt=0, description="Edge budget of the initial GRASS sparsifier (edges per vertex)."
+    )
+    distortion_threshold: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "dyGRASS K: an inserted edge joins H when no walk finds a path with "
+            "w * R_path < K. Default: the condition estimate of the initial sparsifier "
+            "(the paper's rule of thumb: K close to κ(H0))."
+        ),
+    )
+    walkers: int = Field(
+        512, ge=1, le=1024, description="Random walkers per update edge (the reference: 512)."
+    )
+    max_steps: int = Field(
+        100, ge=1, le=10000, description="Step bound of every walk (the reference: 100)."
+    )
+    congestion: bool = Field(
+        True,
+        description=(
+            "Track the congestion of H's edges (the summed distortion of the dropped edges "
+            "routed through them) and drop an inserted edge only while distortion + "
+            "congestion < K (a support-graph bound: κ_new <= κ_old + max congestion). "
+            "False: the paper's rule (distortion < K), which drifts on dense streams."
+        ),
+    )
+    exact_detours: bool = Field(
+        True,
+        description=(
+            "Deletions: replace a deleted H edge by the exact lowest-resistance detour in G "
+            "(a Dijkstra search bounded by the best walk's path resistance, so it stays "
+            "local). False: the paper's rule (the best walk path itself)."
+        ),
+    )
+    seed: int | None = Field(None, description="Seed of the walks (and of the initial GRASS).")
+    backend: Literal["auto", "cpu", "gpu"] = Field("auto", description="Where the walks run.")
