@@ -55,10 +55,13 @@ def project_ball(v: Any, radius: float | None, xp: Any = np) -> Any:
 
 def psd_repair(S: Any, min_eig: float, xp: Any = np) -> tuple[Any, Any, float, dict[str, Any]]:
     """Eigen-decomposition of the symmetric ``S`` with eigenvalues floored at
-    ``min_eig × mean(diag S)``. Returns ``(w_floored, V, floor, info)``."""
+    ``min_eig × mean|eigenvalue|`` (= ``min_eig × mean(diag S)`` when ``S`` is PSD; a
+    noisy indefinite ``S`` keeps a positive floor). Returns ``(w_floored, V, floor, info)``."""
     S = 0.5 * (S + S.T)  # noqa: N806
     w, V = xp.linalg.eigh(S)  # noqa: N806
-    scale = max(float(xp.trace(S)) / S.shape[0], np.finfo(float).tiny)
+    scale = float(xp.mean(xp.abs(w)))
+    if not scale > 1e-300:
+        scale = 1.0  # an all-zero statistic: any positive floor gives θ₀ = 0
     floor = min_eig * scale
     wf = xp.maximum(w, floor)
     wh = _host(w)

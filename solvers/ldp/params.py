@@ -116,7 +116,7 @@ class LdpParams(StudyConfig):
         0.05,
         gt=0,
         lt=1,
-        description="Eigenvalue floor of Σ̂, relative to its mean diagonal (PSD repair).",
+        description="Eigenvalue floor of Σ̂ relative to its mean |eigenvalue| (PSD repair).",
     )
     seed: int | None = Field(None, description="Seed of the simulated owners' randomizers.")
     chunk_size: int = Field(

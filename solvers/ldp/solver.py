@@ -245,7 +245,8 @@ def estimate(
         plugin: keep the ``k`` largest entries, or soft-threshold at ``lam`` (the paper's
         form; default λ from the public noise scales).
     min_eig : float
-        Eigenvalue floor of Σ̂ relative to its mean diagonal.
+        Eigenvalue floor of Σ̂ relative to its mean |eigenvalue| (its mean diagonal
+        when Σ̂ is PSD).
     theta_bound : float or None
         Known ``‖θ*‖₂`` bound; the estimate is projected onto that ball.
     check : bool
