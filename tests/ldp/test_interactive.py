@@ -12,8 +12,10 @@ from solvers.ldp import (
     ProtocolFinishedError,
     StaleRoundError,
     SyntheticProblem,
-    randomizers as rz,
     resolve,
+)
+from solvers.ldp import (
+    randomizers as rz,
 )
 from solvers.ldp.estimators import hard_threshold
 

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from solvers.ldp import randomizers as rz
-from solvers.ldp import _kernels_numba as K  # noqa: N812
 from solvers.ldp import Aggregate, Layout, LdpParams, resolve
+from solvers.ldp import _kernels_numba as K  # noqa: N812
+from solvers.ldp import randomizers as rz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -171,7 +171,7 @@ def test_gaussian_reports_have_the_calibrated_noise():
     np.testing.assert_allclose(noise_xy, ch_xy.scale, rtol=0.02)
 
 
-# -- the analytic Gaussian mechanism ----------------------------------------------------------------
+# -- the analytic Gaussian mechanism ---------------------------------------------------------
 @pytest.mark.parametrize(
     "eps, delta", [(0.5, 1e-5), (1.0, 1e-6), (2.0, 1e-6), (4.0, 5e-7), (8.0, 1e-9)]
 )
@@ -247,7 +247,7 @@ def test_bad_randomizer_inputs():
         rz.Bounds(0.0, 1.0, 1.0)
 
 
-# -- the kernels reproduce the NumPy randomizers ----------------------------------------------------
+# -- the kernels reproduce the NumPy randomizers ----------------------------------------------
 @pytest.mark.parametrize(
     "protocol, mech", [("nldp", "l2ball"), ("nldp_public", "l2ball"), ("interactive", "l2ball"),
                        ("nldp", "gaussian"), ("interactive", "gaussian")]
