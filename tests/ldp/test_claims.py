@@ -53,8 +53,10 @@ def test_aggregate_noise_falls_like_one_over_sqrt_n():
         e = []
         for s in range(3 if n < 10**6 else 1):
             prob = SyntheticProblem(n, d, 2, seed=s)
-            agg, _, _ = run_noninteractive(prob, cfg, be=CPU, entropy=s, mode="message",
-                                           chunk_size=65536, threads=1, prog=Progress(None))  # fmt: skip
+            agg, _, _ = run_noninteractive(
+                prob, cfg, be=CPU, entropy=s, mode="message", chunk_size=65536, threads=1,
+                prog=Progress(None),
+            )  # fmt: skip
             X, y = prob.materialize()  # noqa: N806
             exact = np.zeros(lay.width)
             K.moment_sums(0, X, y, np.zeros(d), b.r, b.tau_x, b.tau_y, exact)
@@ -107,7 +109,7 @@ def test_error_grows_as_epsilon_falls():
     assert med[0] < med[1] < med[2], med
 
 
-# -- full scale (slow) --------------------------------------------------------------------------------
+# -- full scale (slow) -----------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["nldp", "interactive"])
 def test_error_slope_and_support_at_ten_million(protocol):

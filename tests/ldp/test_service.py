@@ -18,8 +18,10 @@ from solvers.ldp import (  # noqa: E402
     LdpParams,
     SyntheticProblem,
     estimate,
-    randomizers as rz,
     resolve,
+)
+from solvers.ldp import (
+    randomizers as rz,
 )
 
 KEY = "k"
