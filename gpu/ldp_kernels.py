@@ -169,6 +169,8 @@ def release_rows(
 ):
     """Reports ``out[i]`` of owners ``(X[i], y[i])`` from their draws (see the CPU twin)."""
     m = X.shape[0]
+    if y.shape[0] != m or G.shape[0] != m or U.shape[0] != m or out.shape != (m, G.shape[1]):
+        raise ValueError("release_rows: X, y, G, U and out must have matching shapes")
     if m == 0:
         return
     _release_kernel[_grid(m), THREADS](
@@ -197,6 +199,8 @@ def _fixed_point_kernel(R, inv_q, acc, nslices):  # noqa: ANN001, N803
 def fixed_point_sum(R, inv_q, acc):  # noqa: ANN001, ANN201, N803
     """``acc[j] += Σ_i floor(R[i, j] · inv_q[j] + 1/2)`` in int64 (exact, order-free)."""
     m, width = R.shape
+    if inv_q.shape[0] != width or acc.shape[0] != width:
+        raise ValueError("fixed_point_sum: inv_q and acc must have one entry per column")
     if m == 0:
         return
     nslices = max(1, min(m, (MAX_BLOCKS * THREADS) // max(width, 1), 8192))

@@ -122,6 +122,10 @@ def release_rows(  # noqa: ANN201
     """Reports ``out[i]`` of owners ``(X[i], y[i])`` from their draws ``G[i]``, ``U[i]``."""
     m, d = X.shape
     width = G.shape[1]
+    if y.shape[0] != m or G.shape[0] != m or out.shape[0] != m or out.shape[1] != width:
+        raise ValueError("release_rows: X, y, G and out must have matching shapes")
+    if U.shape[0] != m:
+        raise ValueError("release_rows: U must have one row per owner")
     nch = ch_off.shape[0]
     ntask = (m + ROWS_PER_TASK - 1) // ROWS_PER_TASK
     for t in numba.prange(ntask):
@@ -154,6 +158,8 @@ def release_rows(  # noqa: ANN201
 def fixed_point_sum(R, inv_q, acc):  # noqa: ANN001, ANN201, N803
     """``acc[j] += Σ_i floor(R[i, j] · inv_q[j] + 1/2)`` in int64 (exact)."""
     m, width = R.shape
+    if inv_q.shape[0] != width or acc.shape[0] != width:
+        raise ValueError("fixed_point_sum: inv_q and acc must have one entry per column")
     ntask = (m + ROWS_PER_TASK - 1) // ROWS_PER_TASK
     parts = np.zeros((max(ntask, 1), width), dtype=np.int64)
     for t in numba.prange(ntask):
@@ -169,6 +175,8 @@ def fixed_point_sum(R, inv_q, acc):  # noqa: ANN001, ANN201, N803
 def moment_sums(kind, X, y, theta, r, tau_x, tau_y, out):  # noqa: ANN001, ANN201, N803
     """``out += Σ_i stat_kind(X[i], y[i])`` (float64; fixed task split → reproducible)."""
     m, d = X.shape
+    if y.shape[0] != m:
+        raise ValueError("moment_sums: X and y must have one row per owner")
     width = out.shape[0]
     ntask = (m + ROWS_PER_TASK - 1) // ROWS_PER_TASK
     parts = np.zeros((max(ntask, 1), width))

@@ -111,6 +111,7 @@ def test_error_grows_as_epsilon_falls():
 
 # -- full scale (slow) -----------------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("protocol", ["nldp", "interactive"])
 def test_error_slope_and_support_at_ten_million(protocol):
     # d = 10, k = 2, ε = 4, pure ε-LDP l2-ball mechanism, every report simulated
@@ -130,12 +131,14 @@ def test_error_slope_and_support_at_ten_million(protocol):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_public_data_gap_at_epsilon_one():
     # d = 20, k = 2, ε = 1, n = 10⁷: nldp_public recovers the support, nldp cannot
     _public_gap(10**7, 1.0, [0, 1, 2])
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_error_grows_as_epsilon_falls_at_ten_million():
     med = [_median_errors("interactive", [10**7], [0, 1], eps=e)[0][0] for e in (8.0, 4.0, 1.0)]
     print(f"interactive n=1e7, eps 8/4/1: {med}")
