@@ -111,9 +111,8 @@ def _apply(study: LdpStudy, reports: np.ndarray, round_: int | None) -> tuple[di
             f"'round' is only used by interactive studies, not {cfg.protocol!r}", field="round"
         )
     layout = Layout.for_config(cfg)
-    R = layout.check(reports, name="reports")  # noqa: N806
     agg = Aggregate(layout, study.state["sums"], study.state["count"])
-    n = agg.add(R)
+    n = agg.add_checked(reports, name="reports")
     return {"sums": agg.sums.tolist(), "count": agg.count}, n
 
 

@@ -190,3 +190,65 @@ def moment_sums(kind, X, y, theta, r, tau_x, tau_y, out):  # noqa: ANN001, ANN20
     for t in range(ntask):
         for j in range(width):
             out[j] += parts[t, j]
+
+
+@njit(parallel=True)
+def check_sum(R, inv_q, col_bound, ch_off, ch_dim, ch_norm, ch_raw, rtol, acc, bad):  # noqa: ANN001, ANN201, N803
+    """Schema check and exact sum of a batch of reports in one pass (the server's path).
+
+    Every value must satisfy ``|v| ≤ col_bound·(1 + rtol)`` (NaN fails); every channel
+    ``c`` with ``ch_norm[c] > 0`` must have norm ``ch_norm[c]`` (relative ``rtol``), and
+    with ``ch_raw[c] > 0`` a norm above ``ch_raw[c]``. On success ``acc`` receives the
+    fixed-point sums and ``bad[0] = -1``; otherwise ``acc`` is untouched and
+    ``bad = (row, code, channel)`` of the first failing report (code 1: not finite,
+    2: above the bound, 3: wrong l2-ball norm, 4: raw-looking).
+    """
+    m, width = R.shape
+    nch = ch_off.shape[0]
+    ntask = (m + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    parts = np.zeros((max(ntask, 1), width), dtype=np.int64)
+    first = np.full(max(ntask, 1), m, dtype=np.int64)
+    codes = np.zeros(max(ntask, 1), dtype=np.int64)
+    chans = np.zeros(max(ntask, 1), dtype=np.int64)
+    for t in numba.prange(ntask):
+        for i in range(t * ROWS_PER_TASK, min(m, (t + 1) * ROWS_PER_TASK)):
+            code = 0
+            chan = 0
+            for j in range(width):
+                v = R[i, j]
+                if not (abs(v) <= col_bound[j] * (1.0 + rtol)):
+                    code = 1 if not math.isfinite(v) else 2
+                    break
+            if code == 0:
+                for c in range(nch):
+                    s = 0.0
+                    for j in range(ch_off[c], ch_off[c] + ch_dim[c]):
+                        s += R[i, j] * R[i, j]
+                    nrm = math.sqrt(s)
+                    if ch_norm[c] > 0.0 and abs(nrm - ch_norm[c]) > rtol * ch_norm[c] + 1e-12:
+                        code = 3
+                    elif ch_raw[c] > 0.0 and nrm <= ch_raw[c]:
+                        code = 4
+                    if code != 0:
+                        chan = c
+                        break
+            if code != 0:
+                first[t] = i
+                codes[t] = code
+                chans[t] = chan
+                break
+            for j in range(width):
+                parts[t, j] += np.int64(math.floor(R[i, j] * inv_q[j] + 0.5))
+    worst = 0
+    for t in range(ntask):
+        if first[t] < first[worst]:
+            worst = t
+    if ntask > 0 and first[worst] < m:
+        bad[0] = first[worst]
+        bad[1] = codes[worst]
+        bad[2] = chans[worst]
+        return
+    bad[0] = -1
+    for t in range(ntask):
+        for j in range(width):
+            acc[j] += parts[t, j]

@@ -136,8 +136,8 @@ class InteractiveServer:
             )
         if round is not None and int(round) != self.round:
             raise StaleRoundError(int(round), self.round)
-        R = self.layout.check(reports) if check else reports  # noqa: N806
-        n = self.agg.add(R, self.backend)
+        # reports arrive on the host: check and sum them there, in one pass
+        n = self.agg.add_checked(reports) if check else self.agg.add(reports, self.backend)
         if auto_close and self.agg.count >= self.cfg.round_size:
             self.close_round()
         return n

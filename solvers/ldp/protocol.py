@@ -303,6 +303,16 @@ class Layout:
                     )
         return R
 
+    def check_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per channel: the exact norm of an l2-ball release (else 0) and the raw-looking
+        threshold of a Gaussian release (else 0) — the fused check's parameters."""
+        norm = np.array([c.scale if c.mechanism == "l2ball" else 0.0 for c in self.channels])
+        raw = np.array(
+            [c.radius if c.mechanism == "gaussian" and self._raw_check(c) else 0.0
+             for c in self.channels]
+        )  # fmt: skip
+        return norm, raw
+
     def _width_text(self) -> str:
         return " + ".join(f"{c.dim} {c.name}" for c in self.channels)
 
@@ -337,6 +347,38 @@ class Aggregate:
         inv_q = backend.asarray(1.0 / self.layout.quanta)
         backend.kernels("ldp").fixed_point_sum(R, inv_q, acc)
         self.sums += np.asarray(backend.to_host(acc), dtype=np.int64)
+        self.count += int(R.shape[0])
+        return int(R.shape[0])
+
+    def add_checked(self, reports: Any, *, name: str = "reports", rtol: float = 1e-8) -> int:
+        """Check a batch against the schema and add it, in one fused pass (CPU).
+
+        Same acceptance rule and messages as :meth:`Layout.check` followed by
+        :meth:`add`; on a bad report nothing is added and InvalidProblemError is raised.
+        """
+        from . import _kernels_numba as K  # noqa: N812
+
+        lay = self.layout
+        R = np.asarray(reports)  # noqa: N806
+        if R.ndim != 2 or R.dtype != np.float64 or not R.flags.c_contiguous:
+            R = lay.check(R, name=name, rtol=rtol)  # noqa: N806 - shapes, dtype, messages
+        elif R.shape[1] != lay.width or R.shape[0] < 1:
+            lay.check(R, name=name, rtol=rtol)  # raises with the shape message
+        norm, raw = lay.check_arrays()
+        off, dim = lay.channel_arrays()[:2]
+        acc = np.zeros(lay.width, dtype=np.int64)
+        bad = np.zeros(3, dtype=np.int64)
+        K.check_sum(R, 1.0 / lay.quanta, lay.col_bound, off, dim, norm, raw, rtol, acc, bad)
+        if bad[0] >= 0:
+            i = int(bad[0])
+            try:
+                lay.check(R[i : i + 1], name=name, rtol=rtol)
+            except InvalidProblemError as exc:
+                raise InvalidProblemError(
+                    exc.message.replace("report 0", f"report {i}", 1), field=exc.field
+                ) from None
+            raise InvalidProblemError(f"{name}: report {i} does not match the schema", field=name)
+        self.sums += acc
         self.count += int(R.shape[0])
         return int(R.shape[0])
 

@@ -331,7 +331,10 @@ def estimate(
     else:
         agg = Aggregate(layout)
         for b in batches:
-            agg.add(layout.check(b) if check else b, be)
+            if check:  # on the host, where reports arrive: check + exact sum in one pass
+                agg.add_checked(b)
+            else:
+                agg.add(b, be)
     return _estimate_noninteractive(agg, cfg, p, be, public_X, t_start)
 
 
@@ -684,7 +687,10 @@ def solve(
         cfg = resolve(p, d=d, n=int(R.shape[0]))
         layout = Layout.for_config(cfg)
         agg = Aggregate(layout)
-        agg.add(layout.check(R) if p.check_reports else R, backend)
+        if p.check_reports:
+            agg.add_checked(R)
+        else:
+            agg.add(R, backend)
         return _estimate_noninteractive(agg, cfg, p, backend, public, time.perf_counter())
     return estimate_from_sums(inputs["sums"], inputs["counts"], p, public_X=public, backend=backend)
 
