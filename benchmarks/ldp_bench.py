@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
+DEFAULT_CASES = "10:10000000:200000,50:1000000:20000"
 
 
 def _set_threads(n: int) -> None:
@@ -248,15 +249,35 @@ def _server_rows(args: argparse.Namespace, d: int, n: int, batch: int, be_name: 
     return rows
 
 
+def _simulation_rows(args: argparse.Namespace, n: int, backends: list[str]) -> list[dict]:
+    """End-to-end message-level simulation (owners' randomizers + server), d = 10."""
+    from solvers.ldp import SyntheticProblem, ldp_regression
+
+    prob = SyntheticProblem(n, 10, 2, seed=0)
+    rows = []
+    for be in backends:
+        ldp_regression(SyntheticProblem(5000, 10, 2), k=2, epsilon=4.0, seed=0, backend=be)
+        res, w, c = _timed(ldp_regression, prob, k=2, epsilon=4.0, seed=1, backend=be)
+        rows.append({"d": 10, "n": n, "width": 65, "backend": be,
+                     "method": f"simulation nldp end to end ({be})", "aggregate_s": w,
+                     "cpu_s": c, "reports_per_s": n / w, "reports_per_cpu_s": n / max(c, 1e-9),
+                     "timings": str({k: round(v, 3) for k, v in res.info["timings"].items()}),
+                     "error": prob.error(res.theta)})  # fmt: skip
+    return rows
+
+
 def part_server(args: argparse.Namespace) -> list[dict]:
-    cases = [(10, 10**5, 10**4), (50, 2 * 10**4, 2 * 10**3)] if args.quick else [
-        (10, 10**7, 2 * 10**5), (50, 10**6, 2 * 10**4)
-    ]  # fmt: skip
+    spec = "10:100000:10000,50:20000:2000" if args.quick else args.cases
+    cases = [tuple(int(v) for v in c.split(":")) for c in spec.split(",")]
     backends = ["cpu"] + (["gpu"] if args.gpu else [])
     rows = []
     for d, n, batch in cases:
         for be in backends:
             rows += _server_rows(args, d, n, batch, be)
+    sim = _simulation_rows(args, 20_000 if args.quick else args.sim_n, backends)
+    for r in sim:
+        print(f"{r['method']:40s} n={r['n']} wall {r['aggregate_s']:.2f} s, cpu {r['cpu_s']:.2f} s "
+              f"({r['reports_per_s']:.3g} owners/s), stages {r['timings']}")  # fmt: skip
     print(f"\nserver: exact aggregation + estimate, streamed batches, load {_load():.1f}")
     print("(CPU seconds; GPU rows: wall seconds; ratio = other / ours-CPU)")
     print(f"{'d':>3s} {'n':>9s} {'method':54s} {'seconds':>9s} {'rep/s':>10s} {'est s':>8s} "
@@ -273,7 +294,7 @@ def part_server(args: argparse.Namespace) -> list[dict]:
             print(f"{d:3d} {r['n']:9d} {r['method']:54s} {sec:9.3g} "
                   f"{rate:10.3g} {r.get('estimate_s', float('nan')):8.3g} "
                   f"{r['ratio_vs_ours_cpu']:7.2f}")  # fmt: skip
-    return rows
+    return rows + sim
 
 
 # -- accuracy -----------------------------------------------------------------------------------
@@ -389,6 +410,7 @@ def _plot_accuracy(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global REPEAT, OUT
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=["all", "throughput", "server", "accuracy"], default="all")
     ap.add_argument("--quick", action="store_true", help="smoke-sized run (seconds)")
@@ -396,8 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpu", action="store_true", help="add GPU rows (needs CuPy + a device)")
     ap.add_argument("--backend", default="cpu", help="backend of the accuracy runs")
     ap.add_argument("--skip-big-nldp", action="store_true", help="accuracy: skip nldp at 1e7")
+    ap.add_argument("--cases", default=DEFAULT_CASES, help="server: d:n:batch,... (reports)")
+    ap.add_argument("--sim-n", type=int, default=10**6, help="server: owners of the e2e rows")
+    ap.add_argument("--out", default=str(OUT), help="folder for the CSV and PNG files")
     args = ap.parse_args(argv)
-    global REPEAT
+    OUT = Path(args.out)
     REPEAT = 1 if args.quick else 3
     _set_threads(args.threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

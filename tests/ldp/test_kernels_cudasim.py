@@ -71,7 +71,7 @@ def test_simulation_on_the_gpu_code_path_under_cudasim():
                 pass
 
         be = SimGPU("gpu", np, scipy.sparse)
-        prob = SyntheticProblem(300, 3, 1, seed=2)
+        prob = SyntheticProblem(150, 3, 1, seed=2)
         for kw in ({"protocol": "nldp"}, {"protocol": "interactive", "rounds": 3},
                    {"protocol": "nldp", "mechanism": "gaussian", "delta": 1e-5,
                     "simulate": "message"}):
@@ -79,7 +79,7 @@ def test_simulation_on_the_gpu_code_path_under_cudasim():
             gpu = ldp_regression(prob, k=1, epsilon=3.0, seed=4, backend=be, **kw)
             assert np.abs(cpu.theta - gpu.theta).max() < 1e-9, kw
         X, y = prob.materialize()
-        b = rz.default_bounds(300, 3)
+        b = rz.default_bounds(150, 3)
         R = rz.randomize_nldp(X, y, epsilon=3.0, bounds=b, rng=np.random.default_rng(0))
         e1 = estimate(R, k=1, epsilon=3.0, backend="cpu")
         e2 = estimate(R, k=1, epsilon=3.0, backend=be)
