@@ -118,7 +118,7 @@ class LdpParams(StudyConfig):
         lt=1,
         description="Eigenvalue floor of Σ̂ relative to its mean |eigenvalue| (PSD repair).",
     )
-    seed: int | None = Field(None, description="Seed of the simulated owners' randomizers.")
+    seed: int | None = Field(None, ge=0, description="Seed of the simulated owners' randomizers.")
     chunk_size: int = Field(
         65536, ge=4096, le=2**22, description="Owners per streamed chunk (multiple of 4096)."
     )
