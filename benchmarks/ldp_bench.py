@@ -327,12 +327,25 @@ def part_accuracy(args: argparse.Namespace) -> list[dict]:
     else:
         ns = [10**5, 3 * 10**5, 10**6, 3 * 10**6, 10**7]
         eps_list, seeds, n_eps = [0.5, 1.0, 2.0, 4.0, 8.0], [0, 1, 2], 10**6
+    methods = [m.strip() for m in args.methods.split(";")] if args.methods else METHODS
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        raise SystemExit(f"unknown methods {sorted(unknown)}; known: {METHODS}")
     rows = []
+    if args.merge and (OUT / "ldp_accuracy.csv").exists():  # keep the other methods' rows
+        with open(OUT / "ldp_accuracy.csv") as f:
+            for r in csv.DictReader(f):
+                if r["method"] not in methods:
+                    for key in ("n", "d", "k", "seed", "support"):
+                        r[key] = int(r[key])
+                    for key in ("epsilon", "error", "wall_s", "cpu_s", "load"):
+                        r[key] = float(r[key])
+                    rows.append(r)
     grid = [("n", n, 4.0) for n in ns] + [("eps", n_eps, e) for e in eps_list]
     for sweep, n, eps in grid:
         for s in seeds:
             prob = SyntheticProblem(n, d, k, seed=s)
-            for method in METHODS:
+            for method in methods:
                 if sweep == "eps" and "non-private" in method:
                     continue
                 if method == "nldp" and n >= 10**7 and args.skip_big_nldp:
@@ -421,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default=DEFAULT_CASES, help="server: d:n:batch,... (reports)")
     ap.add_argument("--sim-n", type=int, default=10**6, help="server: owners of the e2e rows")
     ap.add_argument("--out", default=str(OUT), help="folder for the CSV and PNG files")
+    ap.add_argument("--methods", default="", help="accuracy: ';'-separated subset of methods")
+    ap.add_argument("--merge", action="store_true", help="accuracy: keep other methods' rows")
     args = ap.parse_args(argv)
     OUT = Path(args.out)
     REPEAT = 1 if args.quick else 3
