@@ -133,8 +133,11 @@ def test_error_slope_and_support_at_ten_million(protocol):
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_public_data_gap_at_epsilon_one():
-    # d = 20, k = 2, ε = 1, n = 10⁷: nldp_public recovers the support, nldp cannot
-    _public_gap(10**7, 1.0, [0, 1, 2])
+    # d = 20, k = 2, ε = 1: nldp_public recovers the support, nldp cannot. With the pure
+    # l2-ball mechanism (less noisy than the Gaussian calibration the n = 10⁷ was
+    # estimated with) nldp starts recovering it at n = 10⁷ (2 of 3 seeds; docs/ldp.md), so
+    # the gap is checked at n = 3·10⁶ (public 3/3, nldp 1/3, median errors 0.12 vs 0.81)
+    _public_gap(3 * 10**6, 1.0, [0, 1, 2])
 
 
 @pytest.mark.slow
