@@ -414,7 +414,7 @@ def _plot_accuracy(rows: list[dict]) -> None:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_title("d = 10, k = 2, ε = 4")
     axes[1].set_title("d = 10, k = 2, n = 10⁶")
-    axes[1].legend(fontsize=7)
+    axes[0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / "ldp_accuracy.png"
@@ -436,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(OUT), help="folder for the CSV and PNG files")
     ap.add_argument("--methods", default="", help="accuracy: ';'-separated subset of methods")
     ap.add_argument("--merge", action="store_true", help="accuracy: keep other methods' rows")
+    ap.add_argument("--replot", action="store_true", help="accuracy: plot the existing CSV only")
     args = ap.parse_args(argv)
     OUT = Path(args.out)
     REPEAT = 1 if args.quick else 3
@@ -452,6 +453,17 @@ def main(argv: list[str] | None = None) -> int:
         _write("ldp_throughput.csv", part_throughput(args))
     if args.part in ("all", "server"):
         _write("ldp_server.csv", part_server(args))
+    if args.replot:
+        with open(OUT / "ldp_accuracy.csv") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            for key in ("n", "support"):
+                r[key] = int(r[key])
+            for key in ("epsilon", "error"):
+                r[key] = float(r[key])
+        _plot_accuracy(rows)
+        _summary(rows)
+        return 0
     if args.part in ("all", "accuracy"):
         _write("ldp_accuracy.csv", part_accuracy(args))
     return 0
