@@ -55,11 +55,11 @@ def test_exact_aggregate_is_identical_on_cpu_and_gpu(gpu_backend):
     ],
 )
 def test_simulation_agrees_on_cpu_and_gpu(kw):
-    prob = SyntheticProblem(400_000, 10, 2, seed=2)
+    prob = SyntheticProblem(200_000, 10, 2, seed=2)
     pub = prob.public_X(20_000) if kw["protocol"] == "nldp_public" else None
     cpu = ldp_regression(prob, k=2, epsilon=4.0, seed=7, backend="cpu", public_X=pub, **kw)
     gpu = ldp_regression(prob, k=2, epsilon=4.0, seed=7, backend="gpu", public_X=pub, **kw)
-    assert gpu.backend == "gpu" and gpu.n_owners == cpu.n_owners == 400_000
+    assert gpu.backend == "gpu" and gpu.n_owners == cpu.n_owners == 200_000
     np.testing.assert_allclose(gpu.theta_unthresholded, cpu.theta_unthresholded, atol=1e-8)
     np.testing.assert_allclose(gpu.theta, cpu.theta, atol=1e-8)
     assert np.array_equal(gpu.support, cpu.support)
