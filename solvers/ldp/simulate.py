@@ -161,6 +161,41 @@ def _stat_sum(
     return np.asarray(be.to_host(out))
 
 
+def _stream_chunk(
+    agg: Aggregate,
+    source: Any,
+    a: int,
+    b: int,
+    *,
+    start: int,
+    theta: np.ndarray,
+    cfg: Resolved,
+    be: Backend,
+    entropy: int,
+    stream: int,
+    chunk: int,
+    mode: str,
+    threads: int,
+    stage: _Stage,
+) -> None:
+    """Owners ``a..b-1`` (of a segment starting at ``start``) into ``agg``: every report
+    (message mode) or the exact sum of statistics and Gaussian noise (aggregate mode)."""
+    t0 = time.perf_counter()
+    X, y = source.rows(a, b)  # noqa: N806
+    t0 = stage("data", t0)
+    layout = agg.layout
+    if mode == "message":
+        block0 = (a - start) // BLOCK
+        out = _release_chunk(be, layout, X, y, theta, cfg, entropy, stream, block0, threads, stage)
+        t0 = time.perf_counter()
+        agg.add(out, be)
+    else:
+        total = _stat_sum(be, layout, X, y, theta, cfg)
+        total += _noise_sum(layout, b - a, entropy, stream, chunk)
+        agg.add_sum(total, b - a)
+    stage("aggregate", t0)
+
+
 def run_noninteractive(
     source: Any,
     cfg: Resolved,
@@ -176,44 +211,20 @@ def run_noninteractive(
 
     Returns the aggregate, the stage timings and whether the callback cancelled.
     """
-    layout = Layout.for_config(cfg)
-    agg = Aggregate(layout)
+    agg = Aggregate(Layout.for_config(cfg))
     stage = _Stage(be)
     theta = np.zeros(cfg.d)
-    rows = chunk_rows(chunk_size, layout.width)
-    nchunks = math.ceil(source.n / rows)
-    cancelled = False
-    for c in range(nchunks):
+    rows = chunk_rows(chunk_size, agg.layout.width)
+    common = {"cfg": cfg, "be": be, "entropy": entropy, "mode": mode, "threads": threads}
+    for c in range(math.ceil(source.n / rows)):
         a, b = c * rows, min(source.n, (c + 1) * rows)
-        t0 = time.perf_counter()
-        X, y = source.rows(a, b)  # noqa: N806
-        t0 = stage("data", t0)
-        if mode == "message":
-            out = _release_chunk(
-                be,
-                layout,
-                X,
-                y,
-                theta,
-                cfg,
-                entropy,
-                STREAM_NONINTERACTIVE,
-                a // BLOCK,
-                threads,
-                stage,
-            )
-            t0 = time.perf_counter()
-            agg.add(out, be)
-            stage("aggregate", t0)
-        else:
-            total = _stat_sum(be, layout, X, y, theta, cfg)
-            total += _noise_sum(layout, b - a, entropy, STREAM_NONINTERACTIVE, c)
-            agg.add_sum(total, b - a)
-            stage("aggregate", t0)
+        _stream_chunk(
+            agg, source, a, b, start=0, theta=theta, stream=STREAM_NONINTERACTIVE, chunk=c,
+            stage=stage, **common,
+        )  # fmt: skip
         if prog.report(c + 1, residual=(source.n - b) / source.n, owners=b):
-            cancelled = True
-            break
-    return agg, stage.times, cancelled
+            return agg, stage.times, True
+    return agg, stage.times, False
 
 
 def round_bounds(n: int, rounds: int) -> list[tuple[int, int]]:
@@ -243,36 +254,14 @@ def run_interactive(
     stage = _Stage(be)
     cancelled = False
     rows = chunk_rows(chunk_size, cfg.d)
+    common = {"cfg": cfg, "be": be, "entropy": entropy, "mode": mode, "threads": threads}
     try:
         for t, (start, stop) in enumerate(round_bounds(source.n, cfg.rounds)):
-            layout = server.layout
             for c, a in enumerate(range(start, stop, rows)):
-                b = min(stop, a + rows)
-                t0 = time.perf_counter()
-                X, y = source.rows(a, b)  # noqa: N806
-                t0 = stage("data", t0)
-                if mode == "message":
-                    out = _release_chunk(
-                        be,
-                        layout,
-                        X,
-                        y,
-                        server.theta,
-                        cfg,
-                        entropy,
-                        1 + t,
-                        (a - start) // BLOCK,
-                        threads,
-                        stage,
-                    )
-                    t0 = time.perf_counter()
-                    server.submit(out, check=False, auto_close=False)
-                    stage("aggregate", t0)
-                else:
-                    total = _stat_sum(be, layout, X, y, server.theta, cfg)
-                    total += _noise_sum(layout, b - a, entropy, 1 + t, c)
-                    server.add_sum(total, b - a)
-                    stage("aggregate", t0)
+                _stream_chunk(
+                    server.agg, source, a, min(stop, a + rows), start=start, theta=server.theta,
+                    stream=1 + t, chunk=c, stage=stage, **common,
+                )  # fmt: skip
             previous = server.theta.copy()
             server.close_round()
             move = float(np.linalg.norm(server.theta - previous))
