@@ -3,6 +3,8 @@ workers, GPU capacity, and the ``python:module:function`` cluster factories."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from service.executors.dask import DaskExecutor, Placement, place
@@ -128,7 +130,10 @@ def test_bad_factory_spec(tmp_path):
 
 def test_scheduler_file(cluster_executor, tmp_path):
     path = tmp_path / "scheduler.json"
-    cluster_executor.client.write_scheduler_file(str(path))
+    # a scheduler file as `dask scheduler --scheduler-file` writes it (Client.write_scheduler_file
+    # dumps the whole scheduler_info, which can hold non-string keys once tasks have run)
+    address = cluster_executor.client.scheduler.address
+    path.write_text(json.dumps({"type": "Scheduler", "address": address}))
     s = make_settings(tmp_path / "store", dask_scheduler=str(path))
     ex = DaskExecutor(s, Store(s.db_url, s.data_dir))
     ex.start()
