@@ -59,8 +59,7 @@ def kron_matvec(factors: Sequence[Any], X: Any) -> Any:  # noqa: N803
 
 def kron_vec(vectors: Sequence[Any]) -> Any:
     """``kron(v_1, ..., v_K)`` of 1-D arrays (materialised; length prod len(v_k))."""
-    xp = _xp(vectors[0])
-    return reduce(lambda a, b: xp.multiply.outer(a, b).reshape(-1), vectors)
+    return reduce(lambda a, b: (a[:, None] * b[None, :]).reshape(-1), vectors)
 
 
 def kron_dense(factors: Sequence[Any]) -> Any:
