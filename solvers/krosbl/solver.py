@@ -381,6 +381,10 @@ def solve_arrays(
     if params.init_scale is None:
         params = params.model_copy(update={"init_scale": INIT_DEFAULT[params.method]})
     prob = _Problem.create(y, Hs, params, be)
+    if prob.learn and params.init_scale < 1:
+        # a prior started below the data-matched level keeps its 9:1 signal-to-noise
+        # ratio: otherwise the first noise update explains all of y as noise
+        prob.sigma2 = max(prob.sigma2 * params.init_scale, prob.floor)
     if params.method == "sbl":
         res = _sbl_loop(prob, params, be, callback)
     else:
