@@ -5,9 +5,9 @@ import pytest
 
 import solvers
 from solvers.krosbl import KroSBLResult, kronecker_problem, krosbl, nmse_db, sbl
+from solvers.krosbl.params import KroSBLParams
 from solvers.krosbl.reference import dense_sbl_cost, krosbl_dense
 from solvers.krosbl.solver import _Problem
-from solvers.krosbl.params import KroSBLParams
 
 K2 = ([(20, 40), (20, 40)], [4, 4])  # M = 400, N = 1600
 K3 = ([(8, 15), (12, 15), (15, 15)], [3, 3, 3])  # the paper's size: M = 1440, N = 3375
