@@ -767,6 +767,7 @@ def _krosbl_loop(
         noise_learned=prob.learn,
         info={
             "active_sizes": [int(i.size) for i in idx],
+            "objective": objective[-2000:],
             "estep_seconds": t_e,
             "mstep_seconds": t_m,
             "noise_history": noise_hist[-2000:],
@@ -908,5 +909,11 @@ def _sbl_loop(
         cancelled=cancelled,
         method="sbl",
         noise_learned=prob.learn,
-        info={"active_size": int(keep.size), "dtype": str(prob.wdt), "M": prob.M, "N": prob.N},
+        info={
+            "active_size": int(keep.size),
+            "objective": objective[-2000:],
+            "dtype": str(prob.wdt),
+            "M": prob.M,
+            "N": prob.N,
+        },
     )
