@@ -768,7 +768,6 @@ def _krosbl_loop(
         info={
             "active_sizes": [int(i.size) for i in idx],
             "objective": objective[-2000:],
-            "objective": objective[-2000:],
             "estep_seconds": t_e,
             "mstep_seconds": t_m,
             "noise_history": noise_hist[-2000:],
