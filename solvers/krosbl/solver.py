@@ -490,26 +490,42 @@ class EStep:
     quad2: float
     dof: float
     s: Any
+    gamma: Any = None
 
     def cost(self, T: int) -> float:  # noqa: N803
         return self.logdet + self.quad / T
 
 
-def _factor_eig(H: Any, g: Any, xp: Any, rdt: np.dtype) -> tuple[Any, Any, Any]:  # noqa: N803
-    """``H diag(g) Hᴴ = U diag(p) Uᴴ``; returns ``(p, Uᴴ, Φ = Hᴴ U)`` with the numerical
-    null space of ``H diag(g) Hᴴ`` zeroed in ``p`` and ``Φ`` (there ``Γ^½ Hᴴ u = 0``
-    exactly, so ``Φ``'s column is zero up to rounding that ``1/σ²`` would amplify)."""
-    Hg = H * g[None, :]  # noqa: N806
-    C = Hg @ H.conj().T  # noqa: N806
-    C = (C + C.conj().T) * 0.5  # noqa: N806
-    p, U = xp.linalg.eigh(C)  # noqa: N806
-    p = p.real.astype(rdt, copy=False)
-    top = float(p[-1]) if p.size else 0.0
-    thr = max(top, 0.0) * 10.0 * C.shape[0] * float(np.finfo(rdt).eps)
-    keep = p > thr
-    p = xp.where(keep, p, 0).astype(rdt, copy=False)
-    Phi = (H.conj().T @ U) * keep[None, :]  # noqa: N806
-    return p, xp.ascontiguousarray(U.conj().T), Phi
+def _factor_eigs(H: list[Any], gammas: list[Any], xp: Any, rdt: np.dtype) -> list[tuple]:  # noqa: N803
+    """``H_k diag(γ_k) H_kᴴ = U_k diag(p_k) U_kᴴ`` for every factor; returns
+    ``(p_k, U_kᴴ, Φ_k = H_kᴴ U_k)`` with the numerical null space of ``H_k Γ_k H_kᴴ``
+    zeroed in ``p_k`` and ``Φ_k`` (there ``Γ_k^½ H_kᴴ u = 0`` exactly, so the column of
+    ``Φ_k`` is zero up to rounding that ``1/σ²`` would amplify). Factors with the same
+    ``M_k`` share one batched eigendecomposition."""
+    Cs = []  # noqa: N806
+    for Hk, g in zip(H, gammas):  # noqa: N806
+        C = (Hk * g[None, :]) @ Hk.conj().T  # noqa: N806
+        Cs.append((C + C.conj().T) * 0.5)
+    if len({C.shape[0] for C in Cs}) == 1 and len(Cs) > 1:
+        P, Us = xp.linalg.eigh(xp.stack(Cs))  # noqa: N806
+        eigs = [(P[k], Us[k]) for k in range(len(Cs))]
+    else:
+        eigs = [xp.linalg.eigh(C) for C in Cs]
+    tops = [float(x) for x in be_host(xp.stack([p[-1] for p, _ in eigs]))]
+    out = []
+    for Hk, (p, U), top, C in zip(H, eigs, tops, Cs):  # noqa: N806
+        p = p.real.astype(rdt, copy=False)
+        thr = max(top, 0.0) * 10.0 * C.shape[0] * float(np.finfo(rdt).eps)
+        keep = p > thr
+        p = xp.where(keep, p, 0).astype(rdt, copy=False)
+        Phi = (Hk.conj().T @ U) * keep[None, :]  # noqa: N806
+        out.append((p, xp.ascontiguousarray(U.conj().T), Phi))
+    return out
+
+
+def be_host(a: Any) -> np.ndarray:
+    """A small device array on the host (one transfer)."""
+    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def estep(
@@ -520,11 +536,13 @@ def estep(
     xp: Any,
     kern: Any,
     rdt: np.dtype,
+    gamma: Any = None,
 ) -> EStep:
-    """The exact EM E-step for ``γ = ⊗γ_k`` by Kronecker algebra (see the module doc)."""
+    """The exact EM E-step for ``γ = ⊗γ_k`` by Kronecker algebra (see the module doc).
+
+    ``gamma``: ``kron(gammas)`` when the caller already has it."""
     ps, Uhs, Phis, Phis2 = [], [], [], []
-    for Hk, g in zip(H, gammas):  # noqa: N806
-        p, Uh, Phi = _factor_eig(Hk, g, xp, rdt)  # noqa: N806
+    for p, Uh, Phi in _factor_eigs(H, gammas, xp, rdt):  # noqa: N806
         ps.append(p)
         Uhs.append(Uh)
         Phis.append(Phi)
@@ -535,10 +553,12 @@ def estep(
     logdet, quad, quad2, dof = kern.whiten_stats(p, sigma2, Yt, d)
     V = xp.ascontiguousarray(kron_matvec(Phis, Yt))  # noqa: N806
     s = xp.ascontiguousarray(kron_matvec(Phis2, d))
-    gamma = kron_vec(gammas)
+    if gamma is None:
+        gamma = kron_vec(gammas)
     lam = xp.empty(gamma.size, dtype=rdt)
     kern.posterior_moments(gamma, s, V, lam)
     return EStep(
+        gamma=gamma,
         mu=V,
         lam=lam,
         logdet=float(logdet),
@@ -623,10 +643,30 @@ def coupling_matrix(n: int, block: int, beta: float) -> np.ndarray:
     return B
 
 
-def _top_pair(mat: Any, xp: Any) -> tuple[Any, float, Any]:
-    """Leading singular triple of a non-negative matrix: Gram eigenvector of the smaller
-    side, then one power step so small entries keep their relative accuracy."""
+def _top_pair(mat: Any, xp: Any, u0: Any = None) -> tuple[Any, float, Any]:
+    """Leading singular triple ``(u, s, v)`` of a non-negative matrix (u, v ≥ 0).
+
+    Power iteration warm-started from ``u0`` (the previous factor: consecutive EM
+    iterations change it little), to a change below 100 ulp; the Gram eigenvector of
+    the smaller side when it has not converged after 200 steps (tiny spectral gap).
+    ``u`` and ``v`` are formed as ``mat v / s`` and ``matᵀ u / s``, so small entries keep
+    their relative accuracy.
+    """
     r, c = mat.shape
+    tol = 100.0 * float(np.finfo(mat.dtype).eps)
+    u = xp.abs(u0) if u0 is not None and u0.shape == (r,) else xp.ones(r, dtype=mat.dtype)
+    u = u / max(_nrm(u), 1e-300)
+    for _ in range(200):
+        v = mat.T @ u
+        v = v / max(_nrm(v), 1e-300)
+        w = mat @ v
+        s = _nrm(w)
+        w = w / max(s, 1e-300)
+        d = w - u
+        u = w
+        if _nrm(d) <= tol:
+            v = mat.T @ u
+            return xp.abs(u), s, xp.abs(v / max(_nrm(v), 1e-300))
     if r <= c:
         _, Q = xp.linalg.eigh(mat @ mat.T)  # noqa: N806
         u0 = xp.abs(Q[:, -1])
@@ -646,14 +686,20 @@ def _top_pair(mat: Any, xp: Any) -> tuple[Any, float, Any]:
     return xp.abs(u), s, xp.abs(v)
 
 
-def mstep_svd(lam_t: Any, xp: Any) -> list[Any]:
+def _nrm(x: Any) -> float:
+    """Euclidean norm of a real vector (cheaper than ``linalg.norm`` on tiny vectors)."""
+    return math.sqrt(max(float(x @ x), 0.0))
+
+
+def mstep_svd(lam_t: Any, xp: Any, warm: list[Any] | None = None) -> list[Any]:
     """SVD M-step: rank-one Kronecker fit of Λ by a sequential sweep of leading singular
-    pairs (``K = 2``: the best rank-one approximation of Λ as an N_1 × N_2 matrix)."""
+    pairs (``K = 2``: the best rank-one approximation of Λ as an N_1 × N_2 matrix).
+    ``warm``: the current factors (starting vectors of the power iterations)."""
     shape = lam_t.shape
     R = lam_t  # noqa: N806
     out = []
     for k in range(len(shape) - 1):
-        u, s, v = _top_pair(R.reshape(shape[k], -1), xp)
+        u, s, v = _top_pair(R.reshape(shape[k], -1), xp, None if warm is None else warm[k])
         out.append(_floored(u, xp))
         R = s * v  # noqa: N806
     out.append(_floored(R.reshape(-1), xp))
@@ -700,22 +746,23 @@ def _krosbl_loop(
     it = 0
     t_e = t_m = 0.0
     E = None  # noqa: N806
+    g_full = None  # kron(gammas) when known
     for it in range(1, params.maxiter + 1):  # noqa: B007
         t = time.perf_counter()
-        E = estep(Hk, gammas, sigma2, prob.Y, xp, kern, rdt)  # noqa: N806
+        E = estep(Hk, gammas, sigma2, prob.Y, xp, kern, rdt, g_full)  # noqa: N806
         objective.append(E.cost(prob.T))
         t_e += time.perf_counter() - t
         t = time.perf_counter()
         lam_t = E.lam.reshape([g.size for g in gammas])
         if params.method == "svd":
-            new = mstep_svd(lam_t, xp)
+            new = mstep_svd(lam_t, xp, gammas)
         else:
             new = mstep_am(lam_t, gammas, params.am_sweeps, xp, couplings)
         if prob.learn:
             sigma2 = prob.noise_update(sigma2, E.quad2, E.dof)
-        g_old = kron_vec(gammas)
-        g_new = kron_vec(new)
-        rel = float(xp.linalg.norm(g_new - g_old)) / max(float(xp.linalg.norm(g_old)), 1e-300)
+        g_old = E.gamma
+        g_full = kron_vec(new)
+        rel = float(xp.linalg.norm(g_full - g_old)) / max(float(xp.linalg.norm(g_old)), 1e-300)
         gammas = new
         t_m += time.perf_counter() - t
         residuals.append(rel)
@@ -730,7 +777,10 @@ def _krosbl_loop(
         if converged:
             break
         if do_prune:
+            sizes = [g.size for g in gammas]
             gammas, Hk, idx, couplings = _prune(gammas, Hk, idx, couplings, params.prune, xp)
+            if [g.size for g in gammas] != sizes:
+                g_full = None
     cancelled = prog.cancelled and not converged
     if do_prune and not cancelled:
         gammas, Hk, idx, couplings = _prune(gammas, Hk, idx, couplings, params.prune, xp)
