@@ -14,7 +14,7 @@ PRUNE_DEFAULT = {"svd": 1e-3, "am": 1e-2, "sbl": 1e-3}
 #: (c ‖kron(H)‖_F² = ‖y‖²/T − M σ²); measured on the paper's synthetic and IRS problems
 #: (docs/krosbl.md): SVD-KroSBL recovers more often started above c (the first E-step is
 #: then close to the minimum-norm solution), AM-KroSBL started below it
-INIT_DEFAULT = {"svd": 10.0, "am": 0.01, "sbl": 1.0}
+INIT_DEFAULT = {"svd": 100.0, "am": 0.01, "sbl": 1.0}
 
 
 class KroSBLParams(BaseModel):
@@ -86,7 +86,7 @@ class KroSBLParams(BaseModel):
         description=(
             "Initial prior variance of every entry, as a multiple of the data-matched "
             "level c with c ||kron(H)||_F^2 = ||y||^2/T - M sigma^2 (scale-free). "
-            "Default: 10 for svd, 0.01 for am, 1 for sbl."
+            "Default: 100 for svd, 0.01 for am, 1 for sbl."
         ),
     )
     am_sweeps: int = Field(

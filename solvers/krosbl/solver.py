@@ -169,7 +169,7 @@ def krosbl(
     **options
         ``coupling`` (β of the block prior, 0.8), ``support_tol`` (1e-3), ``am_sweeps``
         (inner AM sweeps per EM iteration, 10), ``init_scale`` (initial prior variance
-        as a multiple of the data-matched level; default 10 for ``"svd"``, 0.01 for
+        as a multiple of the data-matched level; default 100 for ``"svd"``, 0.01 for
         ``"am"``, 1 for ``"sbl"``).
 
     Returns

@@ -5,7 +5,7 @@ import pytest
 
 import solvers
 from solvers.krosbl import KroSBLResult, kronecker_problem, krosbl, nmse_db, sbl
-from solvers.krosbl.params import KroSBLParams
+from solvers.krosbl.params import INIT_DEFAULT, KroSBLParams
 from solvers.krosbl.reference import dense_sbl_cost, krosbl_dense
 from solvers.krosbl.solver import _Problem
 
@@ -118,7 +118,7 @@ def test_iterates_equal_the_dense_textbook_algorithm(method, cplx):
     y = rng.standard_normal(60) + (1j * rng.standard_normal(60) if cplx else 0)
     res = krosbl(y, H, method=method, noise_var=0.05, prune=0, maxiter=8, tol=1e-300, backend="cpu")
     prob = _Problem.create(y, H, KroSBLParams(noise_var=0.05), solvers.CPU)
-    c = prob.initial_scale() * {"svd": 10.0, "am": 0.01}[method]
+    c = prob.initial_scale() * INIT_DEFAULT[method]
     g0 = [np.ones(6) / np.sqrt(6), np.ones(7) / np.sqrt(7), np.full(4, c * np.sqrt(42))]
     ref = krosbl_dense(y, H, method=method, noise_var=0.05, gammas0=g0, iters=8)
     np.testing.assert_allclose(res.objective[:8], [r["cost"] for r in ref], rtol=1e-10)
