@@ -117,7 +117,22 @@ def main() -> None:
     ap.add_argument("--csbl-trials", type=int, default=0)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    ap.add_argument(
+        "--replot",
+        type=float,
+        default=None,
+        metavar="WALL_S",
+        help="redraw the PNG from <out>/krosbl_study.csv (wall time for the title)",
+    )
     args = ap.parse_args()
+    if args.replot is not None:
+        with open(Path(args.out) / "krosbl_study.csv") as f:
+            summary = [
+                {k: (v if k in ("sweep", "method") else float(v)) for k, v in r.items()}
+                for r in csv.DictReader(f)
+            ]
+        _plot(summary, Path(args.out) / "krosbl_study.png", args.replot, int(summary[0]["trials"]))
+        return
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     sys.path.insert(0, str(ROOT))
@@ -212,12 +227,16 @@ def _plot(summary: list[dict], path: Path, wall: float, trials: int) -> None:
             if not rs:
                 continue
             xs = [s["x"] for s in rs]
-            axes[0, j].semilogy(xs, [s["nmse_mean"] for s in rs], "o-", label=m)
+            line = axes[0, j].semilogy(xs, [s["nmse_mean"] for s in rs], "o-", label=f"{m} mean")
+            axes[0, j].semilogy(
+                xs, [10 ** (s["nmse_median_db"] / 10) for s in rs], "x--",
+                color=line[0].get_color(), alpha=0.7, label=f"{m} median",
+            )  # fmt: skip
             if m != "oracle LS":
                 axes[1, j].plot(xs, [s["srr_mean"] for s in rs], "o-", label=m)
         axes[0, j].set_xlabel(labels[sw])
         axes[1, j].set_xlabel(labels[sw])
-        axes[0, j].set_ylabel("NMSE (mean)")
+        axes[0, j].set_ylabel("NMSE (mean: solid, median: dashed)")
         axes[1, j].set_ylabel("support recovery rate")
         axes[0, j].grid(True, which="both", alpha=0.3)
         axes[1, j].grid(True, alpha=0.3)
