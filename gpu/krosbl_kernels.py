@@ -217,3 +217,14 @@ def col_sqnorms(B, out):  # noqa: ANN001, ANN201, N803
     """``out[j] = Σ_i |B[i, j]|²`` (one thread per column: coalesced row reads)."""
     k = _colsq_complex if _is_complex(B) else _colsq_real
     k[_grid(B.shape[1]), THREADS](B, out)
+
+
+# -- dense triangular solves (classic SBL) ----------------------------------------------
+def solve_triangular(a, b, lower=False, trans=0):  # noqa: ANN001, ANN201
+    """``cupyx.scipy.linalg.solve_triangular`` on a device (cuBLAS trsm); SciPy's under
+    the simulator (NumPy inputs)."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        from cupyx.scipy.linalg import solve_triangular as _st
+    else:
+        from scipy.linalg import solve_triangular as _st
+    return _st(a, b, lower=lower, trans=trans)

@@ -190,6 +190,14 @@ def col_sqnorms(B, out):  # noqa: ANN001, ANN201, N803
     f(B, out, (B.shape[1] + COLS - 1) // COLS)
 
 
+# -- dense triangular solves (classic SBL) ----------------------------------------------
+def solve_triangular(a, b, lower=False, trans=0):  # noqa: ANN001, ANN201
+    """``scipy.linalg.solve_triangular`` (LAPACK trtrs); the GPU twin uses cuBLAS."""
+    from scipy.linalg import solve_triangular as _st
+
+    return _st(a, b, lower=lower, trans=trans, check_finite=False)
+
+
 # -- naive references (for tests) -------------------------------------------------------
 def whiten_stats_reference(p, sigma2, Yt):  # noqa: ANN001, ANN201, N803
     """NumPy version of :func:`whiten_stats` (returns ``(Yt_new, d, sums)``)."""

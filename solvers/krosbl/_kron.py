@@ -9,20 +9,20 @@ Written against the array module of the inputs (NumPy or CuPy).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from functools import reduce
 from typing import Any
 
+import numpy as np
+
 
 def _xp(a: Any) -> Any:
+    """The array module of ``a`` (CuPy is necessarily imported already for a CuPy array)."""
     mod = type(a).__module__.split(".")[0]
     if mod == "cupy":
-        import cupy
-
-        return cupy
-    import numpy
-
-    return numpy
+        return sys.modules["cupy"]
+    return np
 
 
 def kron_matvec(factors: Sequence[Any], X: Any) -> Any:  # noqa: N803

@@ -858,25 +858,13 @@ def _prune(
 
 
 # -- classic SBL -------------------------------------------------------------------------------
-def _solve_triangular(be: Backend) -> Any:
-    if be.xp is not np:
-        from cupyx.scipy.linalg import solve_triangular
-    else:
-        from scipy.linalg import solve_triangular as _st
-
-        def solve_triangular(a, b, lower=False, trans=0):  # noqa: ANN001, ANN202
-            return _st(a, b, lower=lower, trans=trans, check_finite=False)
-
-    return solve_triangular
-
-
 def _sbl_loop(
     prob: _Problem, params: KroSBLParams, be: Backend, callback: Callback | None
 ) -> KroSBLResult:
     xp = be.xp
     kern = be.kernels("krosbl")
     rdt = prob.rdt
-    st = _solve_triangular(be)
+    st = kern.solve_triangular
     A_full = xp.ascontiguousarray(kron_dense(prob.H))  # noqa: N806
     A = A_full  # noqa: N806
     keep = np.arange(prob.N)
