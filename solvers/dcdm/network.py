@@ -1,4 +1,4 @@
-"""The DCDM network (PyTorch): a fully convolutional multilevel net with shared weights.
+"""The DCDM network (PyTorch): a symmetric multilevel convolutional net, shared weights.
 
 This module imports torch at module level; it is imported lazily (only when a network is
 built, loaded or trained), so ``import solvers`` never imports torch.
@@ -6,28 +6,41 @@ built, loaded or trained), so ``import solvers`` never imports torch.
 Architecture (:class:`DCDMNet`)
 -------------------------------
 The net maps a residual ``r`` on the grid to a search direction ``q ≈ c·A⁻¹ r``. It is a
-U-Net whose levels all share the same weights (a learned, nonlinear multigrid cycle)::
+multilevel (U-Net-like) convolutional net whose levels all share the same weights, built
+as ``f(r) = Σ_l s^l E_lᵀ WᵀW E_l r`` with the encoder
 
-    lift  : 1 → C channels, 3×3(×3) conv
-    level(h):                                   h has C channels
-        h  = h + act(pre(h))                    ``n_pre`` residual convs, C → C
-        if the grid is larger than ``coarsest`` cells per axis:
-            ec = 4 · level(avgpool₂(h))         restrict, recurse (×4: the h² scaling of A)
-            h  = h + upsample₂(ec)              prolong (nearest) and add
-        h  = h + act(post(h))                   ``n_post`` residual convs, C → C
-    proj  : C → 1 channel, 3×3(×3) conv
+    E_0 = G_1 K G_0 L            lift L (1×1 conv, 1 → C channels), conv K (C → C, 3^d),
+    E_l = G_1 K G_0 P_lᵀ E_l−1   P_lᵀ: restriction to the next coarser grid
 
-The depth grows with the grid (down to ``coarsest`` cells), so the receptive field always
-covers the whole domain, and because every level uses the same weights, a net trained on
-small grids applies unchanged to large ones (the Poisson operator looks the same at every
-scale once the coarse residual is scaled by 4). Convolutions have **no bias** and the
-activation is ReLU (or none), so the net is positively homogeneous: ``f(c r) = c f(r)``
-for ``c > 0``: the direction does not depend on the size of the residual.
+(``G``: positive per-cell, per-channel **geometry gates**, a small conv net of the two
+geometry channels — fluid mask and Dirichlet share of the diagonal — computed once per
+grid; ``W``: 1×1 channel mix; ``s = (4/2^d)·exp(σ)``, learned σ: the h² scaling of the
+Laplacian between levels). The decoder is the exact adjoint of the encoder (transposed
+convolutions with the same weights), so the net is **linear in r, symmetric and positive
+semi-definite**: DCDM with it never stagnates (``qᵀr > 0``) and, with ``n_orth ≥ 1``, is
+conjugate gradients preconditioned by the net.
+
+Transfers: cell-centred linear interpolation ``P x = U(ω_c x) / U(ω_c)`` normalized by
+the coarse fluid fraction ``ω_c`` (constants are kept up to walls and obstacles: the
+Neumann condition), except on cells next to a Dirichlet face (the interpolant decays to
+the boundary value there), and its exact adjoint as restriction. Levels go down to
+``coarsest`` cells per axis, so the receptive field always covers the domain, and a net
+trained on small grids applies unchanged to large ones.
+
+Initialization (:meth:`DCDMNet.reset_parameters`): a smoothing stencil in ``K``, unit
+gates and a little noise — the untrained net is an additive multilevel (BPX-type)
+preconditioner; training with the DCDM loss learns the kernels, the gates (boundary and
+obstacle handling) and the level scale.
+
+Deviations from the paper's network (Kaneda et al. 2023, a Keras U-Net with ReLU, one
+pooling level, no geometry input), and why: see ``docs/dcdm.md``.
 
 References
 ----------
 .. [1] A. Kaneda, O. Akar, J. Chen, V. Kala, D. Hyde, J. Teran, "A Deep Conjugate
    Direction Method for Iteratively Solving Linear Systems", ICML 2023, arXiv:2205.10763.
+.. [2] J. H. Bramble, J. E. Pasciak, J. Xu, "Parallel multilevel preconditioners",
+   Math. Comp. 55 (1990) — the additive multilevel form of the untrained net.
 """
 
 from __future__ import annotations
@@ -90,22 +103,69 @@ class DCDMNet(nn.Module):
         self.config = cfg
         conv = nn.Conv3d if cfg.ndim == 3 else nn.Conv2d
         k, c, pad = cfg.kernel, cfg.channels, cfg.kernel // 2
-        self.lift = conv(1, c, k, padding=pad, bias=False)
+        self.lift = conv(1, c, 1, bias=False)
         self.convs = nn.ModuleList(
             conv(c, c, k, padding=pad, bias=False) for _ in range(cfg.n_conv)
         )
         self.mix = conv(c, c, 1, bias=False)
-        # level weight s = 4 exp(log_scale): the h² scaling of A between levels
+        # level weight s = (4 / 2^d) exp(log_scale): the h² scaling of A between levels
+        # (the 2^-d undoes the 2^d gain of Uᵀ on constants)
         self.log_scale = nn.Parameter(torch.zeros(()))
+        self.coarse_base = 4.0 / 2**cfg.ndim
         if cfg.geometry:
             g = cfg.geo_channels
             self.geo1 = conv(2, g, k, padding=pad)
             self.geo2 = conv(g, c * (cfg.n_conv + 1), 1)
         self._conv = F.conv3d if cfg.ndim == 3 else F.conv2d
-        self._convT = F.conv_transpose3d if cfg.ndim == 3 else F.conv_transpose2d
-        self._pool = F.avg_pool3d if cfg.ndim == 3 else F.avg_pool2d
         self._pad = pad
-        self._wcache: dict = {}
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(
+        self, noise: float = 0.1, generator: torch.Generator | None = None
+    ) -> None:
+        """Start as an additive multilevel (BPX-type) preconditioner, plus noise.
+
+        The lift starts at 1 on every channel, the convolutions as a smoothing stencil on
+        each channel (centre 3/4, the rest spread over the neighbours, sum 1; its symbol
+        stays ≥ 1/2), the channel mix as ``I/√C`` and the
+        geometry gates at 1; ``noise`` (relative, Gaussian) breaks the symmetry between
+        channels. The untrained net is then ``Σ_l 4^l P_l S R_l``: a weak but sane
+        preconditioner that training improves.
+        """
+        cfg = self.config
+        c, k, nd = cfg.channels, cfg.kernel, cfg.ndim
+
+        def smoother() -> torch.Tensor:
+            st = torch.zeros((k,) * nd)
+            mid = k // 2
+            for d in range(nd):
+                for off in (-1, 1):
+                    idx = [mid] * nd
+                    idx[d] += off
+                    st[tuple(idx)] = 0.25 / (2 * nd)
+            st[(mid,) * nd] = 0.75
+            return st
+
+        def rnd(shape: tuple[int, ...]) -> torch.Tensor:
+            return torch.randn(shape, generator=generator)
+
+        st = smoother()
+        self.lift.weight.copy_(1 + noise * rnd((c, 1) + (1,) * nd))
+        for conv in self.convs:
+            w = torch.zeros(c, c, *st.shape)
+            for i in range(c):
+                w[i, i] = st
+            w += noise * st.abs().max() * rnd(tuple(w.shape)) / c
+            conv.weight.copy_(w)
+        eye = torch.eye(c).reshape(c, c, *(1,) * nd) / c**0.5
+        self.mix.weight.copy_(eye + noise * rnd(tuple(eye.shape)) / c)
+        self.log_scale.zero_()
+        if cfg.geometry:
+            self.geo1.weight.copy_(noise * rnd(tuple(self.geo1.weight.shape)))
+            self.geo1.bias.zero_()
+            self.geo2.weight.copy_(noise * rnd(tuple(self.geo2.weight.shape)))
+            self.geo2.bias.fill_(float(torch.log(torch.expm1(torch.tensor(1.0)))))
 
     # -- geometry -----------------------------------------------------------------------
     def _plan(self, shape: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -119,107 +179,142 @@ class DCDMNet(nn.Module):
             plan.append((shape, kernel))
             shape = tuple((s + 1) // 2 if kk == 2 else s for s, kk in zip(shape, kernel))
 
-    def _transfer_weight(self, kernel: tuple[int, ...], channels: int, x: torch.Tensor):
-        """Depthwise weight of the linear-interpolation transfer along the pooled axes."""
-        key = (kernel, channels, x.dtype, x.device)
-        w = self._wcache.get(key)
-        if w is None:
-            taps = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype, device=x.device) / 8.0
-            one = torch.ones(1, dtype=x.dtype, device=x.device)
-            w = None
-            for kk in kernel:
-                t = taps if kk == 2 else one
-                w = t if w is None else torch.tensordot(w, t, dims=0)
-            w = w.expand(channels, 1, *w.shape).contiguous()
-            self._wcache[key] = w
-        return w
+    @staticmethod
+    def _interp_axis(x: torch.Tensor, dim: int, n_fine: int) -> torch.Tensor:
+        """Cell-centred linear interpolation ×2 along ``dim`` (zero outside), cropped.
 
-    def _down(self, x: torch.Tensor, kernel: tuple[int, ...]) -> torch.Tensor:
-        """Full-weighting restriction (cell-centred, stencil [1 3 3 1]/8 per axis)."""
-        shape = x.shape[2:]
-        pad: list[int] = []
-        for s, kk in zip(reversed(shape), reversed(kernel)):
-            pad += [0, (s % 2) if kk == 2 else 0]
-        if any(pad):
-            x = F.pad(x, pad)
-        w = self._transfer_weight(kernel, x.shape[1], x)
-        stride = tuple(kernel)
-        padding = tuple(1 if kk == 2 else 0 for kk in kernel)
-        return self._conv(x, w, stride=stride, padding=padding, groups=x.shape[1])
+        ``f[2j] = ¾ c[j] + ¼ c[j−1]``, ``f[2j+1] = ¾ c[j] + ¼ c[j+1]``.
+        """
+        lo = F.pad(x.narrow(dim, 0, x.shape[dim] - 1), _pad_spec(x.ndim, dim, 1, 0))
+        hi = F.pad(x.narrow(dim, 1, x.shape[dim] - 1), _pad_spec(x.ndim, dim, 0, 1))
+        even = 0.75 * x + 0.25 * lo
+        odd = 0.75 * x + 0.25 * hi
+        out = torch.stack([even, odd], dim=dim + 1).flatten(dim, dim + 1)
+        return out.narrow(dim, 0, n_fine)
 
-    def _up(self, x: torch.Tensor, kernel: tuple[int, ...], shape: tuple[int, ...]) -> torch.Tensor:
-        """``2^d ×`` the adjoint of :meth:`_down`: linear interpolation, cropped."""
-        w = self._transfer_weight(kernel, x.shape[1], x)
-        scale = float(2 ** sum(1 for kk in kernel if kk == 2))
-        stride = tuple(kernel)
-        padding = tuple(1 if kk == 2 else 0 for kk in kernel)
-        y = self._convT(x, w * scale, stride=stride, padding=padding, groups=x.shape[1])
-        sl = (slice(None), slice(None)) + tuple(slice(0, s) for s in shape)
-        return y[sl]
+    @staticmethod
+    def _interp_axis_t(y: torch.Tensor, dim: int) -> torch.Tensor:
+        """Adjoint of :meth:`_interp_axis`: ``c[j] = ¾(f[2j] + f[2j+1]) + ¼(f[2j−1] + f[2j+2])``."""
+        if y.shape[dim] % 2:
+            y = F.pad(y, _pad_spec(y.ndim, dim, 0, 1))
+        pairs = y.unflatten(dim, (y.shape[dim] // 2, 2))
+        even = pairs.select(dim + 1, 0)
+        odd = pairs.select(dim + 1, 1)
+        m = even.shape[dim]
+        prev_odd = F.pad(odd.narrow(dim, 0, m - 1), _pad_spec(y.ndim, dim, 1, 0))
+        next_even = F.pad(even.narrow(dim, 1, m - 1), _pad_spec(y.ndim, dim, 0, 1))
+        return 0.75 * (even + odd) + 0.25 * (prev_odd + next_even)
 
-    def gates(self, geometry: torch.Tensor) -> list[list[torch.Tensor]]:
-        """Per level, the positive gates of the lift and of each conv, from the geometry.
+    def _interp(
+        self, x: torch.Tensor, kernel: tuple[int, ...], shape: tuple[int, ...]
+    ) -> torch.Tensor:
+        """``U x``: linear interpolation from the coarse grid to ``shape`` (zero outside)."""
+        for d, kk in enumerate(kernel):
+            if kk == 2:
+                x = self._interp_axis(x, 2 + d, shape[d])
+        return x
 
-        ``geometry``: (1, 2, *grid) from :func:`geometry_channels`. Gates are
-        ``fluid fraction × softplus(small conv net of the geometry)`` (or the fluid
-        fraction alone when ``config.geometry`` is False).
+    def _interp_t(self, y: torch.Tensor, kernel: tuple[int, ...]) -> torch.Tensor:
+        """``Uᵀ y``: the exact adjoint of :meth:`_interp`."""
+        for d in range(len(kernel) - 1, -1, -1):
+            if kernel[d] == 2:
+                y = self._interp_axis_t(y, 2 + d)
+        return y
+
+    def _conv_t(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Adjoint of the 'same' convolution with ``weight`` (as a flipped convolution)."""
+        flipped = weight.transpose(0, 1).flip(tuple(range(2, weight.ndim))).contiguous()
+        return self._conv(x, flipped, padding=self._pad)
+
+    def gates(self, geometry: torch.Tensor) -> list[dict[str, Any]]:
+        """Everything the net needs about the grid, per level (computed once per grid).
+
+        ``geometry``: (1, 2, *grid) from :func:`geometry_channels`. Per level: ``shape``,
+        ``kernel`` (pooling to the next level), ``omega`` (fluid fraction), ``norm``
+        (``U ω_coarse`` on this level, the Shepard normalization of the interpolation,
+        except next to Dirichlet faces), ``dirichlet`` (the Dirichlet share),
+        and the positive ``gates`` of the lift/convolutions:
+        ``[ω > 0] × softplus(small conv net of the geometry)``.
         """
         shape = tuple(geometry.shape[2:])
-        out = []
+        plan = self._plan(shape)
+        levels: list[dict[str, Any]] = []
         geo = geometry
         n = self.config.n_conv + 1
-        for _, kernel in self._plan(shape):
-            frac = geo[:, :1]
+        c = self.config.channels
+        for lvl_shape, kernel in plan:
+            omega = geo[:, :1]
+            inside = (omega > 0).to(geo.dtype)
             if self.config.geometry:
                 g = F.softplus(self.geo2(F.relu(self.geo1(geo))))
-                gs = [
-                    frac * g[:, i * self.config.channels : (i + 1) * self.config.channels]
-                    for i in range(n)
-                ]
+                gs = [inside * g[:, i * c : (i + 1) * c] for i in range(n)]
             else:
-                gs = [frac] * n
-            out.append(gs)
+                gs = [inside] * n
+            levels.append(
+                {
+                    "shape": lvl_shape,
+                    "kernel": kernel,
+                    "omega": omega,
+                    "dirichlet": geo[:, 1:2],
+                    "gates": gs,
+                }
+            )
             if kernel:
-                geo = self._down(geo, kernel)
-        return out
+                # coarse geometry: fluid fraction, and the Dirichlet share averaged
+                # over the fluid part
+                wsum = self._interp_t(omega, kernel)
+                dsum = self._interp_t(geo[:, 1:2] * omega, kernel)
+                total = self._interp_t(torch.ones_like(omega), kernel)
+                om_c = wsum / total
+                d_c = torch.where(wsum > 0, dsum / wsum.clamp_min(1e-12), torch.zeros_like(dsum))
+                geo = torch.cat([om_c, d_c], dim=1)
+        for lvl in range(len(levels) - 1):
+            kernel = levels[lvl]["kernel"]
+            om_c = levels[lvl + 1]["omega"]
+            nrm = self._interp(om_c, kernel, levels[lvl]["shape"])
+            # next to a Dirichlet face the missing weight is a zero pressure, not a wall:
+            # no normalization there (the interpolant decays to the boundary value)
+            nrm = torch.where(levels[lvl]["dirichlet"] > 0, torch.ones_like(nrm), nrm)
+            levels[lvl]["inv_norm"] = torch.where(
+                nrm > 1e-6, 1.0 / nrm.clamp_min(1e-6), torch.zeros_like(nrm)
+            ) * (levels[lvl]["omega"] > 0).to(nrm.dtype)
+        return levels
 
     # -- the operator ----------------------------------------------------------------------
-    def forward(self, r: torch.Tensor, gates: list[list[torch.Tensor]]) -> torch.Tensor:
+    def _down(self, h: torch.Tensor, lvl: dict, coarse: dict) -> torch.Tensor:
+        """``Pᵀ h`` with ``P x = [ω_f > 0] U(ω_c x) / U(ω_c)`` (constant-preserving)."""
+        return coarse["omega"] * self._interp_t(h * lvl["inv_norm"], lvl["kernel"])
+
+    def _up(self, x: torch.Tensor, lvl: dict, coarse: dict) -> torch.Tensor:
+        """``P x``: Shepard-normalized linear interpolation (Neumann walls keep constants)."""
+        return lvl["inv_norm"] * self._interp(coarse["omega"] * x, lvl["kernel"], lvl["shape"])
+
+    def forward(self, r: torch.Tensor, levels: list[dict[str, Any]]) -> torch.Tensor:
         """``f(r) = Σ_l s^l E_lᵀ W E_l r`` for ``r`` of shape (batch, 1, *grid)."""
-        shape = tuple(r.shape[2:])
-        plan = self._plan(shape)
-        pad = self._pad
-        # encoder: h_l, keeping what the adjoint needs
+        nl = len(levels)
         hs = []
-        h = self.lift(r) * gates[0][0]
-        for lvl, (_, kernel) in enumerate(plan):
-            g = gates[lvl]
+        h = self.lift(r) * levels[0]["gates"][0]
+        for lvl in range(nl):
+            g = levels[lvl]["gates"]
             if lvl > 0:
-                h = h * g[0]
+                h = self._down(h, levels[lvl - 1], levels[lvl]) * g[0]
             for j, conv in enumerate(self.convs):
                 h = conv(h) * g[j + 1]
             hs.append(h)
-            if kernel:
-                h = self._down(h, kernel)
-        # decoder (exact adjoint, Horner form from the coarsest level up)
-        s = 4.0 * torch.exp(self.log_scale)
+        s = self.coarse_base * torch.exp(self.log_scale)
         wt = self.mix.weight
+        wt_t = wt.transpose(0, 1)
         acc = None
-        for lvl in range(len(plan) - 1, -1, -1):
-            lvl_shape, kernel = plan[lvl]
-            g = gates[lvl]
-            z = self._conv(
-                self._conv(hs[lvl], wt),
-                wt.transpose(0, 1).flip(tuple(range(2, 2 + self.config.ndim))),
-            )
+        for lvl in range(nl - 1, -1, -1):
+            g = levels[lvl]["gates"]
+            z = self._conv(self._conv(hs[lvl], wt), wt_t)
             if acc is not None:
-                z = z + s * self._up(acc, kernel, lvl_shape)
+                z = z + s * self._up(acc, levels[lvl], levels[lvl + 1])
             for j in range(len(self.convs) - 1, -1, -1):
-                z = self._convT(z * g[j + 1], self.convs[j].weight, padding=pad)
-            if lvl > 0:
-                z = z * g[0]
-            acc = z
-        return self._convT(acc * gates[0][0], self.lift.weight, padding=pad)
+                z = self._conv_t(z * g[j + 1], self.convs[j].weight)
+            acc = z * g[0] if lvl > 0 else z
+        w = self.lift.weight
+        return self._conv(acc * levels[0]["gates"][0], w.transpose(0, 1).contiguous())
 
 
 # -- models: a net plus its metadata -----------------------------------------------------------
@@ -293,6 +388,14 @@ class DCDMModel:
         net.load_state_dict(obj["state_dict"])
         net.eval()
         return cls(net=net, config=cfg, meta=json.loads(obj.get("meta", "{}")), name=name)
+
+
+def _pad_spec(ndim: int, dim: int, before: int, after: int) -> list[int]:
+    """``F.pad`` spec padding only tensor dimension ``dim`` of an ``ndim``-D tensor."""
+    spec = [0] * (2 * (ndim - dim))
+    spec[-2] = before
+    spec[-1] = after
+    return spec
 
 
 def n_parameters(net: nn.Module) -> int:
