@@ -24,7 +24,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "grids": [[16, 16, 16]] * 10 + [[24, 24, 24]] * 4 + [[32, 32, 32]] * 2,
         "lanczos": 300,
         "net": {"ndim": 3, "channels": 8, "n_conv": 1},
-        "steps": 2500,
+        "steps": 2000,
         "batch_size": 8,
         "lr": 1e-3,
         "lr_final": 1e-4,

@@ -368,10 +368,13 @@ def training_systems(
     The first system of each grid size is the plain smoke box without obstacles (the
     reference code's training domain).
     """
-    rng = np.random.default_rng(seed)
+    # one independent generator per system (consecutive draws from a single generator
+    # with this draw pattern gave correlated kinds)
+    children = np.random.SeedSequence(seed).spawn(len(grids))
     out = []
     seen: set[tuple[int, ...]] = set()
     for i, shape in enumerate(grids):
+        rng = np.random.default_rng(children[i])
         shape = tuple(int(s) for s in shape)
         if shape not in seen:
             from .poisson import poisson_system
