@@ -15,13 +15,15 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
+from numba import config as numba_config
 from numba import cuda
 
 from solvers._config import FASTMATH
 from solvers._errors import BackendUnavailableError
 
-THREADS = 256
-MAX_BLOCKS = 65535
+#: threads per block (fewer under the simulator, which runs every thread in Python)
+THREADS = 8 if numba_config.ENABLE_CUDASIM else 256
+MAX_BLOCKS = 4 if numba_config.ENABLE_CUDASIM else 65535
 
 
 def _grid(n: int) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,12 +135,15 @@ def make_training_system(
     A_ff = A[idx][:, idx].tocsr()  # noqa: N806
     vals, vecs = lanczos_ritz(A_ff, m, seed=seed)
     A32 = A.astype(np.float32)  # noqa: N806
-    A_t = torch.sparse_csr_tensor(  # noqa: N806
-        torch.from_numpy(A32.indptr.astype(np.int64)),
-        torch.from_numpy(A32.indices.astype(np.int64)),
-        torch.from_numpy(A32.data),
-        size=A32.shape,
-    )
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        A_t = torch.sparse_csr_tensor(  # noqa: N806
+            torch.from_numpy(A32.indptr.astype(np.int64)),
+            torch.from_numpy(A32.indices.astype(np.int64)),
+            torch.from_numpy(A32.data),
+            size=A32.shape,
+            check_invariants=False,
+        )
     mask = torch.zeros(int(np.prod(shape)), dtype=torch.float32)
     mask[torch.from_numpy(idx)] = 1.0
     return TrainingSystem(
@@ -301,7 +305,7 @@ def train(
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if step % cfg.log_every == 0 or step == cfg.steps:
                 eval_losses.append((step, evaluate()))
             if callback is not None and callback(step, losses[-1], time.perf_counter() - t0):
