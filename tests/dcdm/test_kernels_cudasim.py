@@ -25,7 +25,8 @@ def test_gpu_kernels_match_cpu_kernels_under_cudasim():
         a = [w.copy() for w in v]; b = [w.copy() for w in v]
         rr1 = g.step_update(a[0], a[1], a[2], a[3], 0.37)
         rr2 = c.step_update(b[0], b[1], b[2], b[3], 0.37)
-        assert abs(rr1 - rr2) < 1e-12 * rr2 and all(np.abs(p - q).max() < 1e-14 for p, q in zip(a, b))
+        assert abs(rr1 - rr2) < 1e-12 * rr2
+        assert all(np.abs(p - q).max() < 1e-14 for p, q in zip(a, b))
         g.orth_update(a[0], a[1], a[2], a[3], -1.3); c.orth_update(b[0], b[1], b[2], b[3], -1.3)
         assert all(np.abs(p - q).max() < 1e-14 for p, q in zip(a, b))
         try:

@@ -118,14 +118,11 @@ def test_train_job_model_loads_and_solves_in_a_later_job(tmp_path):
     assert load_model(str(path), 3).meta["trained_with"] == "dcdm_train"
     s, b = smoke_problem(12, layout="bunny", seed=5)
     for model in (res.model, str(path)):
+        as_input = not isinstance(model, str)
         out = solvers.run(
             "dcdm",
-            {"A": s.A, "b": b, **({"model": model} if not isinstance(model, str) else {})},
-            {
-                "grid_shape": s.grid_shape,
-                "rtol": 1e-6,
-                **({"model": model} if isinstance(model, str) else {}),
-            },
+            {"A": s.A, "b": b, **({"model": model} if as_input else {})},
+            {"grid_shape": s.grid_shape, "rtol": 1e-6, **({} if as_input else {"model": model})},
             backend="cpu",
         )
         assert out.converged and np.linalg.norm(b - s.A @ out.x) <= 1e-6 * np.linalg.norm(b)
