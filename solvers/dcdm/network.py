@@ -70,6 +70,8 @@ class NetConfig:
     kernel: int = 3
     geometry: bool = True
     geo_channels: int = 8
+    lift_kernel: int = 1
+    learn_scale: bool = True
 
     def validate(self) -> None:
         if self.ndim not in (2, 3):
@@ -103,14 +105,14 @@ class DCDMNet(nn.Module):
         self.config = cfg
         conv = nn.Conv3d if cfg.ndim == 3 else nn.Conv2d
         k, c, pad = cfg.kernel, cfg.channels, cfg.kernel // 2
-        self.lift = conv(1, c, 1, bias=False)
+        self.lift = conv(1, c, cfg.lift_kernel, padding=cfg.lift_kernel // 2, bias=False)
         self.convs = nn.ModuleList(
             conv(c, c, k, padding=pad, bias=False) for _ in range(cfg.n_conv)
         )
         self.mix = conv(c, c, 1, bias=False)
         # level weight s = (4 / 2^d) exp(log_scale): the h² scaling of A between levels
         # (the 2^-d undoes the 2^d gain of Uᵀ on constants)
-        self.log_scale = nn.Parameter(torch.zeros(()))
+        self.log_scale = nn.Parameter(torch.zeros(()), requires_grad=cfg.learn_scale)
         self.coarse_base = 4.0 / 2**cfg.ndim
         if cfg.geometry:
             g = cfg.geo_channels
@@ -151,7 +153,13 @@ class DCDMNet(nn.Module):
             return torch.randn(shape, generator=generator)
 
         st = smoother()
-        self.lift.weight.copy_(1 + noise * rnd((c, 1) + (1,) * nd))
+        lk = cfg.lift_kernel
+        lift = torch.zeros((lk,) * nd)
+        lift[(lk // 2,) * nd] = 1.0
+        if lk == k:
+            lift = st
+        jitter = 1 + noise * rnd((c, 1) + (1,) * nd)
+        self.lift.weight.copy_(lift.expand(c, 1, *lift.shape) * jitter)
         for conv in self.convs:
             w = torch.zeros(c, c, *st.shape)
             for i in range(c):
@@ -224,7 +232,7 @@ class DCDMNet(nn.Module):
     def _conv_t(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """Adjoint of the 'same' convolution with ``weight`` (as a flipped convolution)."""
         flipped = weight.transpose(0, 1).flip(tuple(range(2, weight.ndim))).contiguous()
-        return self._conv(x, flipped, padding=self._pad)
+        return self._conv(x, flipped, padding=weight.shape[-1] // 2)
 
     def gates(self, geometry: torch.Tensor) -> list[dict[str, Any]]:
         """Everything the net needs about the grid, per level (computed once per grid).
@@ -313,8 +321,7 @@ class DCDMNet(nn.Module):
             for j in range(len(self.convs) - 1, -1, -1):
                 z = self._conv_t(z * g[j + 1], self.convs[j].weight)
             acc = z * g[0] if lvl > 0 else z
-        w = self.lift.weight
-        return self._conv(acc * levels[0]["gates"][0], w.transpose(0, 1).contiguous())
+        return self._conv_t(acc * levels[0]["gates"][0], self.lift.weight)
 
 
 # -- models: a net plus its metadata -----------------------------------------------------------
