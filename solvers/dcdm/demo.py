@@ -10,7 +10,7 @@ from solvers._demo import DemoJob
 
 from .problems import smoke_problem
 
-N = 48
+N = 40
 
 
 def _build(seed: int) -> tuple[dict[str, Any], dict[str, Any], Any]:
