@@ -65,7 +65,9 @@ def noise_spectral_norm(coordinate_sd: float, n: int, d: int) -> float:
     the hundreds or more, is Gaussian to a very good approximation. A symmetric d × d
     matrix with independent centred entries of sd σ_A has ``‖E‖₂ ≈ 2 σ_A √d`` (the
     edge of Wigner's semicircle; ``E‖E‖ ≤ 2σ_A√d + O(σ_A)``, Bandeira & van Handel
-    2016). The scale is public: it depends on the study's parameters and ``n`` only.
+    2016; for small d the mean is a little below the edge, ≈ 0.88 × at d = 10 and
+    0.93 × at d = 20). The scale is public: it depends on the study's parameters and
+    ``n`` only.
 
     References
     ----------
