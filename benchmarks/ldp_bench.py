@@ -6,7 +6,8 @@ Parts (``--part``, default all):
     Owner-side randomizers at d = 10 (an NLDP report holds 65 numbers): the fused
     NumPy randomizer (what the SDK runs; in SDK-sized batches into a reused buffer, and in
     one call with a fresh output), the generic per-channel NumPy path, the simulation's
-    fused path (per-block NumPy draws + the Numba kernel) with 1 and N threads, against a plain-Python loop that
+    fused path (per-block NumPy draws + the Numba kernel) with 1 and N threads, against a
+    plain-Python loop that
     randomizes one owner at a time — reports per second, ratios.
 ``server``
     Server-side exact aggregation (schema check + fixed-point sums) and the estimate, for
