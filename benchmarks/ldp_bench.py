@@ -7,8 +7,7 @@ Parts (``--part``, default all):
     NumPy randomizer (what the SDK runs; in SDK-sized batches into a reused buffer, and in
     one call with a fresh output), the generic per-channel NumPy path, the simulation's
     fused path (per-block NumPy draws + the Numba kernel) with 1 and N threads, against a
-    plain-Python loop that
-    randomizes one owner at a time — reports per second, ratios.
+    plain-Python loop that randomizes one owner at a time — reports per second, ratios.
 ``server``
     Server-side exact aggregation (schema check + fixed-point sums) and the estimate, for
     n = 10⁷ reports at d = 10 and 10⁶ at d = 50, streamed in batches (one batch buffer is
