@@ -3,18 +3,20 @@
 Parts (``--part``, default all):
 
 ``throughput``
-    Owner-side randomizers at d = 10 (an NLDP report holds 65 numbers): the vectorized
-    NumPy randomizer (what the SDK runs), the simulation's fused path (per-block NumPy
-    draws + the Numba kernel) with 1 and N threads, against a plain-Python loop that
-    randomizes one owner at a time — reports per second, ratios.
+    Owner-side randomizers at d = 10 (an NLDP report holds 65 numbers): the fused
+    NumPy randomizer (what the SDK runs; in SDK-sized batches into a reused buffer, and in
+    one call with a fresh output), the generic per-channel NumPy path, the simulation's
+    fused path (per-block NumPy draws + the Numba kernel) with 1 and N threads, against a
+    plain-Python loop that randomizes one owner at a time — reports per second, ratios.
 ``server``
     Server-side exact aggregation (schema check + fixed-point sums) and the estimate, for
     n = 10⁷ reports at d = 10 and 10⁶ at d = 50, streamed in batches (one batch buffer is
     re-sent, as owners' batches would arrive), against a plain-Python loop over the
     reports and a plain NumPy float sum (not exact); GPU rows with ``--gpu``.
 ``accuracy``
-    ℓ2 error against n and against ε for the three protocols (and our IHT estimator for
-    nldp) and the baselines (non-private Lasso and IHT, naive Laplace-then-Lasso), the way
+    ℓ2 error against n and against ε for the three protocols (nldp with the noise-aware
+    eigenvalue floor, the paper's plug-in without it, and our IHT estimator) and the
+    baselines (non-private Lasso and IHT, naive Laplace-then-Lasso), the way
     the paper's experiments plot them: CSV + PNG.
 
 Everything is written under ``benchmarks/out/`` (``ldp_*.csv``, ``ldp_*.png``).
@@ -106,9 +108,34 @@ def part_throughput(args: argparse.Namespace) -> list[dict]:
     rows = []
     rng = np.random.default_rng(1)
     rz.randomize_nldp(X[:5000], y[:5000], epsilon=4.0, bounds=b, rng=rng)  # warm up
+    bs = min(m, 20_000)  # an SDK-sized batch of owners
+    buf = np.empty((bs, lay.width))
+
+    def sdk_batches() -> None:
+        for a in range(0, m, bs):
+            rz.randomize_nldp(X[a : a + bs], y[a : a + bs], epsilon=4.0, bounds=b, rng=rng,
+                              out=buf)  # fmt: skip
+
+    _, w, c = _best(sdk_batches)
+    rows.append({"method": f"NumPy randomizer (SDK), batches of {bs} (out= reused)",
+                 "threads": 1, "reports": m, "wall_s": w, "cpu_s": c})  # fmt: skip
     _, w, c = _best(rz.randomize_nldp, X, y, epsilon=4.0, bounds=b, rng=rng)
-    rows.append({"method": "NumPy randomizer (SDK), vectorized", "threads": 1, "reports": m,
-                 "wall_s": w, "cpu_s": c})  # fmt: skip
+    rows.append({"method": f"NumPy randomizer (SDK), one call, fresh {m * lay.width * 8 >> 20} MiB "
+                 "output", "threads": 1, "reports": m, "wall_s": w, "cpu_s": c})  # fmt: skip
+    chans = list(lay.channels)
+
+    def generic_batches() -> None:
+        for a in range(0, m, bs):
+            e = min(bs, m - a)
+
+            def stats(i: int, j: int, a: int = a) -> list:
+                return list(rz.nldp_statistics(X[a + i : a + j], y[a + i : a + j], b))
+
+            rz.release_blocked(chans, stats, e, rng, buf[:e])
+
+    _, w, c = _best(generic_batches)
+    rows.append({"method": "generic blocked NumPy path (per-channel), same batches",
+                 "threads": 1, "reports": m, "wall_s": w, "cpu_s": c})  # fmt: skip
 
     def fused(threads: int, rows: int) -> None:
         out = np.empty((rows, lay.width))
@@ -128,13 +155,13 @@ def part_throughput(args: argparse.Namespace) -> list[dict]:
 
     def rng_floor() -> None:
         gen = np.random.default_rng(3)
-        buf = np.empty((4096, lay.width))
-        for _ in range(m // 4096):
+        buf = np.empty((2048, lay.width))
+        for _ in range(m // 2048):
             gen.standard_normal(out=buf)
 
     _, w, c = _best(rng_floor)
     rows.append({"method": "(floor) NumPy standard_normal only, 65 per report", "threads": 1,
-                 "reports": m // 4096 * 4096, "wall_s": w, "cpu_s": c})  # fmt: skip
+                 "reports": m // 2048 * 2048, "wall_s": w, "cpu_s": c})  # fmt: skip
 
     def loop() -> None:
         r = np.random.default_rng(2)
@@ -147,13 +174,13 @@ def part_throughput(args: argparse.Namespace) -> list[dict]:
     base = rows[-1]["reports"] / rows[-1]["cpu_s"]
     print(f"\nrandomizer throughput, NLDP reports at d = {d} (65 numbers), load {_load():.1f}")
     print("(ratios from CPU time; wall time is inflated by the machine's load)")
-    print(f"{'method':48s} {'thr':>3s} {'reports/s':>12s} {'/cpu-s':>12s} {'vs loop':>8s}")
+    print(f"{'method':60s} {'thr':>3s} {'reports/s':>12s} {'/cpu-s':>12s} {'vs loop':>8s}")
     for r in rows:
         r["reports_per_s"] = r["reports"] / r["wall_s"]
         r["reports_per_cpu_s"] = r["reports"] / max(r["cpu_s"], 1e-9)
         r["ratio_vs_loop"] = r["reports_per_cpu_s"] / base
         r["load"] = _load()
-        print(f"{r['method']:48s} {r['threads']:3d} {r['reports_per_s']:12.3g} "
+        print(f"{r['method']:60s} {r['threads']:3d} {r['reports_per_s']:12.3g} "
               f"{r['reports_per_cpu_s']:12.3g} {r['ratio_vs_loop']:8.1f}")  # fmt: skip
     return rows
 
@@ -298,8 +325,9 @@ def part_server(args: argparse.Namespace) -> list[dict]:
 
 
 # -- accuracy -----------------------------------------------------------------------------------
-METHODS = ["nldp", "nldp (iht estimator)", "nldp_public", "interactive", "naive_ldp",
-           "lasso (non-private)", "iht (non-private)"]  # fmt: skip
+METHODS = ["nldp", "nldp (paper's plug-in, noise_floor=0)", "nldp (iht estimator)",
+           "nldp_public", "interactive", "naive_ldp", "lasso (non-private)",
+           "iht (non-private)"]  # fmt: skip
 
 
 def _run_method(method: str, prob, eps: float, seed: int, backend: str):  # noqa: ANN001, ANN202
@@ -312,6 +340,8 @@ def _run_method(method: str, prob, eps: float, seed: int, backend: str):  # noqa
     if method == "iht (non-private)":
         return baselines.iht(prob, k=prob.k)
     kw = {"estimator": "iht"} if "iht estimator" in method else {}
+    if "noise_floor=0" in method:
+        kw["noise_floor"] = 0.0
     proto = method.split()[0]
     pub = prob.public_X(20_000) if proto == "nldp_public" else None
     return ldp_regression(prob, k=prob.k, epsilon=eps, protocol=proto, public_X=pub, seed=seed,

@@ -79,30 +79,19 @@ def _release_channel(row, g, u0, u1, off, dim, mech, radius, scale, pkeep):  # n
         return
     nv2 = 0.0
     gn2 = 0.0
+    dot = 0.0
     for j in range(off, off + dim):
         nv2 += row[j] * row[j]
         gn2 += g[j] * g[j]
+        dot += g[j] * row[j]
     nv = math.sqrt(nv2)
-    gn = math.sqrt(gn2)
-    zero = nv <= 0.0
-    inv_nv = 1.0 / max(nv, TINY)
-    c = scale / max(gn, TINY)
-    dot = 0.0
-    if zero:
-        dot = g[off] * c
-    else:
-        for j in range(off, off + dim):
-            dot += (g[j] * c) * (row[j] * inv_nv)
+    c = scale / max(math.sqrt(gn2), TINY)
     s = 1.0 if u0 < 0.5 + min(nv, radius) / (2.0 * radius) else -1.0
     want = s if u1 < pkeep else -s
-    coef = -2.0 * dot if dot * want < 0.0 else 0.0
-    if zero:
-        for j in range(off, off + dim):
-            row[j] = g[j] * c
-        row[off] += coef
-    else:
-        for j in range(off, off + dim):
-            row[j] = g[j] * c + (row[j] * inv_nv) * coef
+    if (dot > 0.0) != (want > 0.0):  # the antipodal map: ±(B/‖g‖) g on the wanted side
+        c = -c
+    for j in range(off, off + dim):
+        row[j] = g[j] * c
 
 
 @cuda.jit

@@ -77,6 +77,7 @@ class EstimateRequest(BaseModel):
     threshold: str = Field("topk", pattern="^(topk|soft)$")
     lam: float | None = Field(None, ge=0)
     min_eig: float = Field(0.05, gt=0, lt=1)
+    noise_floor: float = Field(0.5, ge=0, le=100)
     backend: str = Field("auto", pattern="^(auto|cpu|gpu)$")
     time_limit: float | None = Field(None, gt=0)
 
@@ -192,7 +193,11 @@ def estimate(
         inputs["public_X"] = body.public_X
     params = dict(st.config)
     params.update(
-        estimator=body.estimator, threshold=body.threshold, lam=body.lam, min_eig=body.min_eig
+        estimator=body.estimator,
+        threshold=body.threshold,
+        lam=body.lam,
+        min_eig=body.min_eig,
+        noise_floor=body.noise_floor,
     )
     sub = JobSubmission(
         solver="ldp_regression",

@@ -66,38 +66,30 @@ def _row_statistics(kind, x, yv, theta, r, tau_x, tau_y, xt, buf):  # noqa: ANN0
 
 @njit
 def _release_channel(buf, g, u0, u1, off, dim, mech, radius, scale, pkeep, out):  # noqa: ANN001, ANN202
-    """One channel of one owner: ``out[off:off+dim]`` from ``buf`` and the draws."""
+    """One channel of one owner: ``out[off:off+dim]`` from ``buf`` and the draws.
+
+    ℓ2 ball: ``±(B/‖g‖) g``, the sign putting the output in the wanted hemisphere of the
+    pole ``s·v`` (the antipodal map, see :func:`solvers.ldp.randomizers.l2ball_from_draws`).
+    """
     if mech == 1:  # Gaussian
         for j in range(off, off + dim):
             out[j] = buf[j] + scale * g[j]
         return
     nv2 = 0.0
     gn2 = 0.0
+    dot = 0.0
     for j in range(off, off + dim):
         nv2 += buf[j] * buf[j]
         gn2 += g[j] * g[j]
+        dot += g[j] * buf[j]
     nv = math.sqrt(nv2)
-    gn = math.sqrt(gn2)
-    zero = nv <= 0.0
-    inv_nv = 1.0 / max(nv, 2.2250738585072014e-308)
-    c = scale / max(gn, 2.2250738585072014e-308)
-    dot = 0.0
-    if zero:
-        dot = g[off] * c
-    else:
-        for j in range(off, off + dim):
-            dot += (g[j] * c) * (buf[j] * inv_nv)
+    c = scale / max(math.sqrt(gn2), 2.2250738585072014e-308)
     s = 1.0 if u0 < 0.5 + min(nv, radius) / (2.0 * radius) else -1.0
     want = s if u1 < pkeep else -s
-    coef = -2.0 * dot if dot * want < 0.0 else 0.0
+    if (dot > 0.0) != (want > 0.0):
+        c = -c
     for j in range(off, off + dim):
         out[j] = g[j] * c
-    if coef != 0.0:
-        if zero:
-            out[off] += coef
-        else:
-            for j in range(off, off + dim):
-                out[j] += (buf[j] * inv_nv) * coef
 
 
 @njit(parallel=True)

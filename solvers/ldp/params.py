@@ -118,6 +118,16 @@ class LdpParams(StudyConfig):
         lt=1,
         description="Eigenvalue floor of Σ̂ relative to its mean |eigenvalue| (PSD repair).",
     )
+    noise_floor: float = Field(
+        0.5,
+        ge=0,
+        le=100,
+        description=(
+            "plugin, nldp: Σ̂'s eigenvalues are floored at noise_floor × 2σ_A√d, the known "
+            "spectral norm of its privacy noise (σ_A: per-coordinate noise sd / √n); "
+            "0 = the paper's plug-in with the relative floor only."
+        ),
+    )
     seed: int | None = Field(None, ge=0, description="Seed of the simulated owners' randomizers.")
     chunk_size: int = Field(
         65536, ge=4096, le=2**22, description="Owners per streamed chunk (multiple of 4096)."

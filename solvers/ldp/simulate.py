@@ -65,9 +65,9 @@ def draws(
     def fill(j: int) -> None:
         a, b = j * BLOCK, min(rows, (j + 1) * BLOCK)
         gen = block_generator(entropy, stream, block0 + j)
-        gen.standard_normal(out=G[a:b])
         if l2:
             gen.random(out=U[a:b])
+        gen.standard_normal(out=G[a:b])
 
     nblocks = math.ceil(rows / BLOCK)
     if threads > 1 and nblocks > 1:

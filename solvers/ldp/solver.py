@@ -184,9 +184,11 @@ def _estimate_from_aggregate(
         b = be.asarray(mean[D:])
         sd_cov = agg.layout.channels[0].coordinate_sd
         sd_xy = agg.layout.channels[1].coordinate_sd
+        noise_norm = est.noise_spectral_norm(sd_cov, agg.count, d)
     else:
         S, b = public_cov, be.asarray(mean)  # noqa: N806
         sd_cov, sd_xy = 0.0, agg.layout.channels[0].coordinate_sd
+        noise_norm = 0.0  # the public covariance carries no privacy noise
     kw = {"k": cfg.k, "min_eig": p.min_eig, "theta_bound": cfg.theta_bound, "xp": xp}
     if p.estimator == "iht":
         theta, theta0, info = est.iht_quadratic(S, b, **kw)
@@ -194,7 +196,15 @@ def _estimate_from_aggregate(
         lam = p.lam
         if p.threshold == "soft" and lam is None:
             lam = est.default_lambda(agg.count, d, sd_xy, sd_cov, cfg.theta_bound or 1.0)
-        theta, theta0, info = est.plugin(S, b, threshold=p.threshold, lam=lam, **kw)
+        theta, theta0, info = est.plugin(
+            S,
+            b,
+            threshold=p.threshold,
+            lam=lam,
+            noise_norm=noise_norm,
+            noise_floor=p.noise_floor,
+            **kw,
+        )
     info["threshold"] = p.threshold if p.estimator == "plugin" else "iht"
     return theta, theta0, info
 
@@ -217,6 +227,7 @@ def estimate(
     threshold: str = "topk",
     lam: float | None = None,
     min_eig: float = 0.05,
+    noise_floor: float = 0.5,
     theta_bound: float | None = 1.0,
     check: bool = True,
     backend: str | Backend = "auto",
@@ -247,6 +258,10 @@ def estimate(
     min_eig : float
         Eigenvalue floor of Σ̂ relative to its mean |eigenvalue| (its mean diagonal
         when Σ̂ is PSD).
+    noise_floor : float
+        plugin, ``"nldp"``: Σ̂'s eigenvalues are also floored at ``noise_floor × 2σ_A√d``,
+        the known spectral norm of its privacy noise (σ_A = per-coordinate noise sd /
+        √n; :func:`estimators.noise_spectral_norm`); 0 = the paper's plug-in as is.
     theta_bound : float or None
         Known ``‖θ*‖₂`` bound; the estimate is projected onto that ball.
     check : bool
@@ -292,6 +307,7 @@ def estimate(
         threshold=threshold,
         lam=lam,
         min_eig=min_eig,
+        noise_floor=noise_floor,
         theta_bound=theta_bound,
         check_reports=check,
     )
@@ -437,7 +453,7 @@ def ldp_regression(
         Any field of :class:`~solvers.ldp.params.LdpParams`: bounds ``r``, ``tau_x``,
         ``tau_y`` (default :func:`randomizers.default_bounds`), ``split``, ``rounds``,
         ``round_size``, ``k_prime``, ``eta``, ``theta_bound``, ``estimator``,
-        ``threshold``, ``lam``, ``min_eig``, ``chunk_size``, ``simulate``
+        ``threshold``, ``lam``, ``min_eig``, ``noise_floor``, ``chunk_size``, ``simulate``
         (``"message"`` / ``"aggregate"``), ``x_scale``, ``y_scale``.
 
     Returns

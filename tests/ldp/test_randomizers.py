@@ -53,6 +53,62 @@ def test_l2ball_norm_unbiasedness_and_variance():
     assert np.all(np.abs(Zout.mean(0) - target) < 5 * Zout.std(0) / math.sqrt(len(Zout)))
 
 
+def test_l2ball_output_is_its_draw_up_to_sign():
+    # the antipodal implementation: z = ±(B/‖g‖)·g for the owner's own normal draw g; the
+    # input only chooses the sign, and g and −g give the same output (exactly, in floating
+    # point: what the privacy argument of rz.l2ball relies on)
+    rng = np.random.default_rng(4)
+    m, D, rho, eps = 20_000, 5, 1.0, 1.0  # noqa: N806
+    v = rng.standard_normal((m, D)) * 0.3
+    v[:100] = 0.0
+    g = rng.standard_normal((m, D))
+    u = rng.random((m, 2))
+    B = rz.l2ball_magnitude(D, rho, eps)  # noqa: N806
+    Z = rz.l2ball_from_draws(v, rho, eps, g, u)  # noqa: N806
+    f = Z / g
+    np.testing.assert_allclose(f, f[:, :1] * np.ones((1, D)), rtol=1e-15)  # one factor a row
+    np.testing.assert_allclose(np.abs(f[:, 0]), B / np.linalg.norm(g, axis=1), rtol=1e-15)
+    Zm = rz.l2ball_from_draws(v, rho, eps, -g, u)  # noqa: N806
+    assert np.array_equal(Zm[100:], Z[100:])  # ⟨g, v⟩ ≠ 0: the side decides, not g's sign
+    assert np.array_equal(Zm[:100], -Z[:100])  # v = 0: ±g with the fair wanted side
+    # the wanted side: ⟨z, v⟩ > 0 with probability 1/2 + (e^ε−1)/(e^ε+1)·‖v‖/(2ρ)
+    nv = np.linalg.norm(v, axis=1)
+    p_pos = 0.5 + (math.exp(eps) - 1) / (math.exp(eps) + 1) * nv / (2 * rho)
+    pos = np.einsum("ij,ij->i", Z, v) > 0
+    assert abs(pos[100:].mean() - p_pos[100:].mean()) < 5 * math.sqrt(0.25 / m)
+    # v = 0: a fair sign, so the output is uniform on the sphere
+    zero = rz.l2ball(np.zeros((40_000, 3)), 1.0, 2.0, rng)
+    assert abs((zero[:, 0] > 0).mean() - 0.5) < 0.01
+
+
+def test_nldp_reports_are_scaled_draws_and_out_is_reused():
+    rng = np.random.default_rng(9)
+    m, d = 3000, 4
+    X = rng.standard_normal((m, d)) * 2  # noqa: N806
+    y = X[:, 0] + rng.standard_normal(m)
+    b = rz.Bounds(r=3.0, tau_x=2.0, tau_y=2.0)
+    R = rz.randomize_nldp(X, y, epsilon=2.0, bounds=b, rng=np.random.default_rng(5))  # noqa: N806
+    gen = np.random.default_rng(5)  # one block: uniforms, then the normals
+    gen.random((m, 4))
+    G = gen.standard_normal((m, R.shape[1]))  # noqa: N806
+    for ch in rz.nldp_channels(d, 2.0, b):
+        sl = slice(ch.offset, ch.offset + ch.dim)
+        f = R[:, sl] / G[:, sl]
+        np.testing.assert_allclose(f, f[:, :1] * np.ones((1, ch.dim)), rtol=1e-14)
+        np.testing.assert_allclose(
+            np.abs(f[:, 0]), ch.scale / np.linalg.norm(G[:, sl], axis=1), rtol=1e-14
+        )
+    buf = np.full_like(R, np.nan)
+    R2 = rz.randomize_nldp(X, y, epsilon=2.0, bounds=b, rng=np.random.default_rng(5), out=buf)  # noqa: N806
+    assert R2 is buf and np.array_equal(R2, R)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        rz.randomize_nldp(X, y, epsilon=2.0, bounds=b, rng=rng, out=np.empty((m, 3)))
+    with pytest.raises(ValueError, match="finite"):
+        rz.randomize_nldp(np.full((2, d), np.inf), np.ones(2), epsilon=2.0, bounds=b, rng=rng)
+    big = np.full((2, d), 1e308)  # finite, but its sum overflows: accepted
+    assert np.isfinite(rz.randomize_nldp(big, np.ones(2), epsilon=2.0, bounds=b, rng=rng)).all()
+
+
 def _bins(Z, B, nbins=16):  # noqa: ANN001, ANN202, N803
     t = np.clip(Z[:, 0] / B, -1, 1 - 1e-12)
     return np.bincount(((t + 1) / 2 * nbins).astype(int), minlength=nbins)
