@@ -63,6 +63,11 @@ NOISE_FLOOR = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-7}
 GAMMA_FLOOR = 1e-30
 #: inner tolerance of the AM sweeps (max relative change of a factor)
 AM_INNER_TOL = 1e-7
+#: AM over-relaxation: step-length growth after an accepted step, and its cap
+ACCEL_GROW = 2.0
+ACCEL_MAX = 30.0
+#: largest active size (n and M) run by the fused single-kernel iteration on the CPU
+FUSED_MAX = 1 << 16
 #: largest explicit dictionary (entries) that method "sbl" builds
 SBL_MAX_ENTRIES = 1 << 28
 
@@ -744,51 +749,68 @@ def _krosbl_loop(
     noise_hist: list[float] = []
     converged = False
     it = 0
-    t_e = t_m = 0.0
-    E = None  # noqa: N806
-    g_full = None  # kron(gammas) when known
+    stepper = _Stepper(prob, params, be, kern, couplings)
+    # AM: safeguarded over-relaxation (log-domain extrapolation of the EM step)
+    accel = params.method == "am" and couplings is None and params.accelerate
+    eta = 1.0
+    fallback = None  # the plain EM point while ``gammas`` is an extrapolated proposal
+    n_reject = 0
+    n_estep = 0
+    mu = None
     for it in range(1, params.maxiter + 1):  # noqa: B007
-        t = time.perf_counter()
-        E = estep(Hk, gammas, sigma2, prob.Y, xp, kern, rdt, g_full)  # noqa: N806
-        objective.append(E.cost(prob.T))
-        t_e += time.perf_counter() - t
-        t = time.perf_counter()
-        lam_t = E.lam.reshape([g.size for g in gammas])
-        if params.method == "svd":
-            new = mstep_svd(lam_t, xp, gammas)
-        else:
-            new = mstep_am(lam_t, gammas, params.am_sweeps, xp, couplings)
+        new, mu, cost, quad2, dof, rel = stepper.step(Hk, gammas, sigma2)
+        n_estep += 1
+        if fallback is not None and cost > objective[-1]:
+            # the extrapolated point is worse than the last accepted one: take the plain
+            # EM point (never worse than it, by EM) and restart the step length
+            n_reject += 1
+            gammas, fallback, eta = fallback, None, 1.0
+            new, mu, cost, quad2, dof, rel = stepper.step(Hk, gammas, sigma2)
+            n_estep += 1
+        elif fallback is not None:
+            eta = min(eta * ACCEL_GROW, ACCEL_MAX)
+        objective.append(cost)
         if prob.learn:
-            sigma2 = prob.noise_update(sigma2, E.quad2, E.dof)
-        g_old = E.gamma
-        g_full = kron_vec(new)
-        rel = float(xp.linalg.norm(g_full - g_old)) / max(float(xp.linalg.norm(g_old)), 1e-300)
+            sigma2 = prob.noise_update(sigma2, quad2, dof)
+        if accel:
+            fallback = new
+            new = _extrapolate(gammas, new, eta, xp)
         gammas = new
-        t_m += time.perf_counter() - t
         residuals.append(rel)
         noise_hist.append(sigma2)
-        n_active = math.prod(g.size for g in gammas)
         if rel < params.tol:
             converged = True
+            if fallback is not None:
+                gammas, fallback = fallback, None
         if prog.report(
-            it, residual=rel, objective=objective[-1], noise_var=sigma2, n_active=n_active
+            it,
+            residual=rel,
+            objective=cost,
+            noise_var=sigma2,
+            n_active=math.prod(g.size for g in gammas),
         ):
             break
         if converged:
             break
         if do_prune:
-            sizes = [g.size for g in gammas]
-            gammas, Hk, idx, couplings = _prune(gammas, Hk, idx, couplings, params.prune, xp)
-            if [g.size for g in gammas] != sizes:
-                g_full = None
+            # decided on the EM point (an extrapolated proposal overshoots downwards)
+            ref = gammas if fallback is None else fallback
+            keep = _prune_keep(ref, params.prune)
+            if keep is not None:
+                gammas, Hk, idx, couplings = _apply_keep(keep, gammas, Hk, idx, couplings, xp)
+                if fallback is not None:
+                    fallback = [g if sel is None else g[xp.asarray(sel)] for g, sel in zip(fallback, keep)]
+    if fallback is not None:
+        gammas = fallback
     cancelled = prog.cancelled and not converged
     if do_prune and not cancelled:
         gammas, Hk, idx, couplings = _prune(gammas, Hk, idx, couplings, params.prune, xp)
-    if not cancelled:
-        E = estep(Hk, gammas, sigma2, prob.Y, xp, kern, rdt)  # noqa: N806
-        objective.append(E.cost(prob.T))
+    if not cancelled or mu is None:
+        mu, cost = stepper.final(Hk, gammas, sigma2)
+        if not cancelled:
+            objective.append(cost)
     be.synchronize()
-    mu = be.to_host(E.mu)
+    mu = be.to_host(mu)
     g_host = [np.asarray(be.to_host(g), dtype=np.float64) for g in gammas]
     flat = _flat_index(idx, prob.Ns)
     x = np.zeros((prob.N, prob.T), dtype=mu.dtype)
@@ -818,8 +840,11 @@ def _krosbl_loop(
         info={
             "active_sizes": [int(i.size) for i in idx],
             "objective": objective[-2000:],
-            "estep_seconds": t_e,
-            "mstep_seconds": t_m,
+            "estep_seconds": stepper.t_e,
+            "mstep_seconds": stepper.t_m,
+            "esteps": n_estep,
+            "rejected_steps": n_reject,
+            "fused_iterations": stepper.n_fused,
             "noise_history": noise_hist[-2000:],
             "block_sizes": params.block_sizes,
             "dtype": str(prob.wdt),
@@ -828,6 +853,50 @@ def _krosbl_loop(
             "T": prob.T,
         },
     )
+
+
+def _extrapolate(old: list[Any], em: list[Any], eta: float, xp: Any) -> list[Any]:
+    """Over-relaxed step in the log domain, ``γ_k ← γ_k^EM (γ_k^EM/γ_k)^(η−1)``: keeps
+    the Kronecker structure; the log-step is clipped at ±50 and floored as the M-step."""
+    out = []
+    for a, b in zip(old, em):
+        step = xp.clip((eta - 1.0) * xp.log(b / a), -50.0, 50.0)
+        out.append(_floored(b * xp.exp(step), xp))
+    return _normalise(out, xp)
+
+
+def _prune_keep(gammas: list[Any], prune: float | list[float]) -> list[np.ndarray | None] | None:
+    """Per factor the kept positions (None: all kept) of ``γ_k[n] ≥ prune_k · max γ_k``;
+    None when nothing is dropped."""
+    thr = prune if isinstance(prune, list) else [prune] * len(gammas)
+    out: list[np.ndarray | None] = []
+    for k, g in enumerate(gammas):
+        gh = np.asarray(g.get() if hasattr(g, "get") else g)
+        keep = gh >= thr[k] * gh.max()
+        out.append(None if keep.all() else np.flatnonzero(keep))
+    return None if all(k is None for k in out) else out
+
+
+def _apply_keep(
+    keep: list[np.ndarray | None],
+    gammas: list[Any],
+    H: list[Any],  # noqa: N803
+    idx: list[np.ndarray],
+    couplings: list[Any] | None,
+    xp: Any,
+) -> tuple[list[Any], list[Any], list[np.ndarray], list[Any] | None]:
+    gammas, H, idx = list(gammas), list(H), list(idx)
+    couplings = list(couplings) if couplings is not None else None
+    for k, sel in enumerate(keep):
+        if sel is None:
+            continue
+        dsel = xp.asarray(sel)
+        gammas[k] = xp.ascontiguousarray(gammas[k][dsel])
+        H[k] = xp.ascontiguousarray(H[k][:, dsel])
+        idx[k] = idx[k][sel]
+        if couplings is not None and couplings[k] is not None:
+            couplings[k] = couplings[k][np.ix_(sel, sel)]
+    return gammas, H, idx, couplings
 
 
 def _prune(
@@ -839,22 +908,106 @@ def _prune(
     xp: Any,
 ) -> tuple[list[Any], list[Any], list[np.ndarray], list[Any] | None]:
     """Drop factor entries with ``γ_k[n] < prune_k · max γ_k`` and their columns."""
-    thr = prune if isinstance(prune, list) else [prune] * len(gammas)
-    gammas, H, idx = list(gammas), list(H), list(idx)
-    couplings = list(couplings) if couplings is not None else None
-    for k, g in enumerate(gammas):
-        gh = np.asarray(g.get() if hasattr(g, "get") else g)
-        keep = gh >= thr[k] * gh.max()
-        if keep.all():
-            continue
-        sel = np.flatnonzero(keep)
-        dsel = xp.asarray(sel)
-        gammas[k] = xp.ascontiguousarray(g[dsel])
-        H[k] = xp.ascontiguousarray(H[k][:, dsel])
-        idx[k] = idx[k][sel]
-        if couplings is not None and couplings[k] is not None:
-            couplings[k] = couplings[k][np.ix_(sel, sel)]
-    return gammas, H, idx, couplings
+    keep = _prune_keep(gammas, prune)
+    if keep is None:
+        return gammas, H, idx, couplings
+    return _apply_keep(keep, gammas, H, idx, couplings, xp)
+
+
+class _Stepper:
+    """One EM iteration (E-step at γ, M-step, stopping quantity) on the active set.
+
+    On the CPU in double precision, while the active problem is small (n and M at most
+    :data:`FUSED_MAX`) and without block coupling, the whole iteration is one Numba
+    kernel (:func:`solvers.krosbl._fused.em_iteration`): at such sizes the NumPy path
+    is bound by per-call overhead. Otherwise the NumPy/CuPy path (:func:`estep`,
+    :func:`mstep_svd`, :func:`mstep_am`) with the parallel kernels.
+    """
+
+    def __init__(
+        self,
+        prob: _Problem,
+        params: KroSBLParams,
+        be: Backend,
+        kern: Any,
+        couplings: list[Any] | None,
+    ) -> None:
+        self.prob, self.params, self.be, self.kern = prob, params, be, kern
+        self.couplings = couplings
+        self.xp = be.xp
+        self.rdt = prob.rdt
+        self.can_fuse = (
+            be.name == "cpu"
+            and prob.rdt == np.float64
+            and couplings is None
+            and prob.M <= FUSED_MAX
+        )
+        self.eps = float(np.finfo(prob.rdt).eps)
+        self._hkey: tuple = ()
+        self._hbuf: np.ndarray | None = None
+        self.Ms = np.asarray(prob.Ms, dtype=np.int64)
+        self.t_e = self.t_m = 0.0
+        self.n_fused = 0
+
+    def _fused(self, H: list[Any], gammas: list[Any]) -> bool:  # noqa: N803
+        return self.can_fuse and math.prod(g.size for g in gammas) <= FUSED_MAX
+
+    def _flat(self, H: list[Any], gammas: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: N803
+        key = tuple(id(h) for h in H)
+        if key != self._hkey:
+            self._hbuf = np.concatenate([h.reshape(-1) for h in H])
+            self._hkey = key
+        ns = np.array([g.size for g in gammas], dtype=np.int64)
+        return self._hbuf, ns, np.concatenate(gammas)  # type: ignore[return-value]
+
+    def step(
+        self,
+        H: list[Any],  # noqa: N803
+        gammas: list[Any],
+        sigma2: float,
+    ) -> tuple[list[Any], Any, float, float, float, float]:
+        """Returns ``(new gammas, μ at gammas, cost at gammas, ‖C⁻¹Y‖², dof, rel)``."""
+        prob, params, xp = self.prob, self.params, self.xp
+        t = time.perf_counter()
+        if self._fused(H, gammas):
+            from . import _fused
+
+            hbuf, ns, g = self._flat(H, gammas)
+            new_flat, mu, logdet, quad, quad2, dof, rel = _fused.em_iteration(
+                hbuf, self.Ms, ns, g, float(sigma2), prob.Y, self.eps,
+                params.method == "am", params.am_sweeps, AM_INNER_TOL, 100.0 * self.eps,
+            )  # fmt: skip
+            self.n_fused += 1
+            new = np.split(new_flat, np.cumsum(ns)[:-1])
+            self.t_e += time.perf_counter() - t
+            return new, mu, logdet + quad / prob.T, quad2, dof, rel
+        E = estep(H, gammas, sigma2, prob.Y, xp, self.kern, self.rdt)  # noqa: N806
+        t1 = time.perf_counter()
+        self.t_e += t1 - t
+        lam_t = E.lam.reshape([g.size for g in gammas])
+        if params.method == "svd":
+            new = mstep_svd(lam_t, xp, gammas)
+        else:
+            new = mstep_am(lam_t, gammas, params.am_sweeps, xp, self.couplings)
+        g_old = E.gamma
+        g_new = kron_vec(new)
+        rel = float(xp.linalg.norm(g_new - g_old)) / max(float(xp.linalg.norm(g_old)), 1e-300)
+        self.t_m += time.perf_counter() - t1
+        return new, E.mu, E.cost(prob.T), E.quad2, E.dof, rel
+
+    def final(self, H: list[Any], gammas: list[Any], sigma2: float) -> tuple[Any, float]:  # noqa: N803
+        """Posterior mean and cost at the final hyperparameters."""
+        prob = self.prob
+        if self._fused(H, gammas):
+            from . import _fused
+
+            hbuf, ns, g = self._flat(H, gammas)
+            mu, _, logdet, quad, _, _ = _fused.estep_fused(
+                hbuf, self.Ms, ns, g, float(sigma2), prob.Y, self.eps
+            )
+            return mu, logdet + quad / prob.T
+        E = estep(H, gammas, sigma2, prob.Y, self.xp, self.kern, self.rdt)  # noqa: N806
+        return E.mu, E.cost(prob.T)
 
 
 # -- classic SBL -------------------------------------------------------------------------------
