@@ -153,11 +153,13 @@ def _factor_eig(Hk, gk):  # noqa: ANN001, ANN202, N803
 
 
 @njit
-def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps):  # noqa: ANN001, ANN201, N803
+def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001, ANN201, N803
     """The structured E-step (see ``solver.estep``).
 
-    Returns ``(mu, lam, logdet, quad, quad2, dof)`` with ``mu`` (n × T) the posterior
-    mean and ``lam`` the second moments on the active index set.
+    Returns ``(mu, lam, logdet, quad, quad2, dof, alpha)`` with ``mu`` (n × T) the
+    posterior mean and ``lam`` the second moments on the active index set. ``scale``:
+    first the exact line search along the global scale of γ (``solver._best_scale``);
+    the E-step is then at ``alpha · γ``.
     """
     K = Ms.size  # noqa: N806
     M, T = Y.shape  # noqa: N806
@@ -193,6 +195,17 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps):  # noqa: ANN001, ANN201, N803
     p = pall[poff[0] : poff[1]].copy()
     for k in range(1, K):
         p = np.outer(p, pall[poff[k] : poff[k + 1]]).ravel()
+    alpha = 1.0
+    if scale:
+        a = np.zeros(M, dtype=g.dtype)
+        for i in range(M):
+            acc = 0.0
+            for j in range(T):
+                v = Yt[i, j]
+                acc += v.real * v.real + v.imag * v.imag
+            a[i] = acc / T
+        alpha = best_scale(p, a, sigma2, newton)
+        p = p * alpha
     d = np.empty(M, dtype=g.dtype)
     logdet = 0.0
     quad = 0.0
@@ -213,7 +226,7 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps):  # noqa: ANN001, ANN201, N803
         dof += p[i] * di
     V = _kmv(Phi, hoff, ns, Ms, Yt, T)  # noqa: N806
     s = _kmv(Phi2, hoff, ns, Ms, d.reshape(M, 1), 1)
-    gamma = _kron_flat(g, goff, ns)
+    gamma = _kron_flat(g, goff, ns) * alpha
     n = gamma.size
     lam = np.empty(n, dtype=g.dtype)
     inv_t = 1.0 / T
@@ -228,7 +241,42 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps):  # noqa: ANN001, ANN201, N803
             V[i, j] = v
             a += v.real * v.real + v.imag * v.imag
         lam[i] = sig + a * inv_t
-    return V, lam, logdet, quad, quad2, dof
+    return V, lam, logdet, quad, quad2, dof, alpha
+
+
+@njit
+def _scale_cost(p, a, sigma2, t):  # noqa: ANN001, ANN202
+    e = math.exp(t)
+    f = 0.0
+    for i in range(p.size):
+        c = sigma2 + e * p[i]
+        f += math.log(c) + a[i] / c
+    return f
+
+
+@njit
+def best_scale(p, a, sigma2, newton):  # noqa: ANN001, ANN201
+    """As ``solver._best_scale``: Newton on the derivative in ``t = log α`` (steps
+    clipped to ±2), kept only if it lowers the cost (else ``α = 1``)."""
+    t = 0.0
+    for _ in range(newton):
+        e = math.exp(t)
+        g1 = 0.0
+        h = 0.0
+        for i in range(p.size):
+            c = sigma2 + e * p[i]
+            q = e * p[i] / c
+            aq = a[i] * q / c
+            g1 += q - aq
+            h += q * (1.0 - q) - aq * (1.0 - 2.0 * q)
+        step = -g1 / h if h > 0 else (-2.0 if g1 > 0 else 2.0)
+        step = min(max(step, -2.0), 2.0)
+        t += step
+        if abs(step) < 1e-8:
+            break
+    if t != 0.0 and not _scale_cost(p, a, sigma2, t) < _scale_cost(p, a, sigma2, 0.0):
+        return 1.0
+    return math.exp(t)
 
 
 @njit
@@ -358,16 +406,46 @@ def mstep_am_fused(lam, g, ns, sweeps, inner_tol):  # noqa: ANN001, ANN201
 
 
 @njit
-def em_iteration(Hbuf, Ms, ns, g, sigma2, Y, eps, am, sweeps, inner_tol, tol_svd):  # noqa: ANN001, ANN201, N803
-    """E-step at ``g`` then the M-step; returns ``(new_g, mu, logdet, quad, quad2, dof,
-    rel)`` with ``rel = ‖⊗new − ⊗g‖ / ‖⊗g‖``."""
-    mu, lam, logdet, quad, quad2, dof = estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps)
-    if am:
-        new = mstep_am_fused(lam, g, ns, sweeps, inner_tol)
-    else:
-        new = mstep_svd_fused(lam, g, ns, tol_svd)
+def em_iteration(  # noqa: ANN201
+    Hbuf,
+    Ms,
+    ns,
+    g,
+    sigma2,
+    Y,
+    eps,
+    am,
+    sweeps,
+    inner_tol,
+    tol_svd,
+    scale,
+    newton,
+    thr,  # noqa: ANN001, N803
+):
+    """E-step at ``g`` (after the scale search when ``scale``) then the M-step; returns
+    ``(new_g, mu, logdet, quad, quad2, dof, rel, small)`` with
+    ``rel = ‖⊗new − ⊗g‖ / ‖⊗g‖`` and ``small``: some ``new_k[n] < thr[k] · max new_k``
+    (something to prune)."""
+    mu, lam, logdet, quad, quad2, dof, alpha = estep_fused(
+        Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton
+    )
     goff = _offsets(ns)
+    gs = g.copy()
+    K = ns.size  # noqa: N806
+    for i in range(goff[K - 1], goff[K]):
+        gs[i] = gs[i] * alpha
+    if am:
+        new = mstep_am_fused(lam, gs, ns, sweeps, inner_tol)
+    else:
+        new = mstep_svd_fused(lam, gs, ns, tol_svd)
     a = _kron_flat(new, goff, ns)
     b = _kron_flat(g, goff, ns)
     rel = _nrm(a - b) / max(_nrm(b), 1e-300)
-    return new, mu, logdet, quad, quad2, dof, rel
+    small = False
+    for k in range(K):
+        seg = new[goff[k] : goff[k + 1]]
+        cut = thr[k] * seg.max()
+        for i in range(seg.size):
+            if seg[i] < cut:
+                small = True
+    return new, mu, logdet, quad, quad2, dof, rel, small

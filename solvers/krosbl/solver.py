@@ -63,9 +63,8 @@ NOISE_FLOOR = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-7}
 GAMMA_FLOOR = 1e-30
 #: inner tolerance of the AM sweeps (max relative change of a factor)
 AM_INNER_TOL = 1e-7
-#: AM over-relaxation: step-length growth after an accepted step, and its cap
-ACCEL_GROW = 2.0
-ACCEL_MAX = 30.0
+#: damped Newton steps of the AM scale search (:func:`_best_scale`)
+SCALE_NEWTON = 30
 #: largest active size (n and M) run by the fused single-kernel iteration on the CPU
 FUSED_MAX = 1 << 16
 #: largest explicit dictionary (entries) that method "sbl" builds
@@ -496,6 +495,7 @@ class EStep:
     dof: float
     s: Any
     gamma: Any = None
+    alpha: float = 1.0
 
     def cost(self, T: int) -> float:  # noqa: N803
         return self.logdet + self.quad / T
@@ -533,6 +533,38 @@ def be_host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
+def _best_scale(p: Any, a: Any, sigma2: float) -> float:
+    """``argmin_{α>0} Σ log(σ² + α p) + Σ a/(σ² + α p)``: the SBL cost along the global
+    scale of ``γ`` (``p``: eigenvalues of ``H Γ Hᴴ``, ``a``: ``mean_t |(⊗U_kᴴ) y|²``).
+
+    Newton on the derivative in ``t = log α`` from ``t = 0`` (steps clipped to ±2);
+    the result is kept only if it lowers the cost (else ``α = 1``), so the search never
+    raises it. The same steps as :func:`solvers.krosbl._fused.best_scale`.
+    """
+    xp = np if isinstance(p, np.ndarray) else __import__("cupy")
+
+    def cost(t: float) -> float:
+        c = sigma2 + math.exp(t) * p
+        return float(xp.log(c).sum() + (a / c).sum())
+
+    t = 0.0
+    for _ in range(SCALE_NEWTON):
+        e = math.exp(t)
+        c = sigma2 + e * p
+        q = (e * p) / c
+        aq = a * q / c
+        g1 = float(q.sum() - aq.sum())
+        h = float((q * (1.0 - q)).sum() - (aq * (1.0 - 2.0 * q)).sum())
+        step = -g1 / h if h > 0 else (-2.0 if g1 > 0 else 2.0)
+        step = min(max(step, -2.0), 2.0)
+        t += step
+        if abs(step) < 1e-8:
+            break
+    if t != 0.0 and not cost(t) < cost(0.0):
+        return 1.0
+    return math.exp(t)
+
+
 def estep(
     H: list[Any],  # noqa: N803
     gammas: list[Any],
@@ -542,6 +574,7 @@ def estep(
     kern: Any,
     rdt: np.dtype,
     gamma: Any = None,
+    scale_search: bool = False,
 ) -> EStep:
     """The exact EM E-step for ``γ = ⊗γ_k`` by Kronecker algebra (see the module doc).
 
@@ -554,15 +587,23 @@ def estep(
         Phis2.append((Phi.real**2 + Phi.imag**2) if Phi.dtype.kind == "c" else Phi * Phi)
     Yt = xp.ascontiguousarray(kron_matvec(Uhs, Y))  # noqa: N806
     p = kron_vec(ps)
+    alpha = 1.0
+    if scale_search:
+        a = (abs(Yt) ** 2).sum(axis=1) / Yt.shape[1]
+        alpha = _best_scale(p, a, sigma2)
+        p = p * alpha
     d = xp.empty(p.size, dtype=rdt)
     logdet, quad, quad2, dof = kern.whiten_stats(p, sigma2, Yt, d)
     V = xp.ascontiguousarray(kron_matvec(Phis, Yt))  # noqa: N806
     s = xp.ascontiguousarray(kron_matvec(Phis2, d))
     if gamma is None:
         gamma = kron_vec(gammas)
+    if alpha != 1.0:
+        gamma = gamma * alpha
     lam = xp.empty(gamma.size, dtype=rdt)
     kern.posterior_moments(gamma, s, V, lam)
     return EStep(
+        alpha=alpha,
         gamma=gamma,
         mu=V,
         lam=lam,
@@ -750,38 +791,17 @@ def _krosbl_loop(
     converged = False
     it = 0
     stepper = _Stepper(prob, params, be, kern, couplings)
-    # AM: safeguarded over-relaxation (log-domain extrapolation of the EM step)
-    accel = params.method == "am" and couplings is None and params.accelerate
-    eta = 1.0
-    fallback = None  # the plain EM point while ``gammas`` is an extrapolated proposal
-    n_reject = 0
-    n_estep = 0
     mu = None
     for it in range(1, params.maxiter + 1):  # noqa: B007
-        new, mu, cost, quad2, dof, rel = stepper.step(Hk, gammas, sigma2)
-        n_estep += 1
-        if fallback is not None and cost > objective[-1]:
-            # the extrapolated point is worse than the last accepted one: take the plain
-            # EM point (never worse than it, by EM) and restart the step length
-            n_reject += 1
-            gammas, fallback, eta = fallback, None, 1.0
-            new, mu, cost, quad2, dof, rel = stepper.step(Hk, gammas, sigma2)
-            n_estep += 1
-        elif fallback is not None:
-            eta = min(eta * ACCEL_GROW, ACCEL_MAX)
+        new, mu, cost, quad2, dof, rel = stepper.step(Hk, gammas, sigma2, couplings)
         objective.append(cost)
         if prob.learn:
             sigma2 = prob.noise_update(sigma2, quad2, dof)
-        if accel:
-            fallback = new
-            new = _extrapolate(gammas, new, eta, xp)
         gammas = new
         residuals.append(rel)
         noise_hist.append(sigma2)
         if rel < params.tol:
             converged = True
-            if fallback is not None:
-                gammas, fallback = fallback, None
         if prog.report(
             it,
             residual=rel,
@@ -792,16 +812,10 @@ def _krosbl_loop(
             break
         if converged:
             break
-        if do_prune:
-            # decided on the EM point (an extrapolated proposal overshoots downwards)
-            ref = gammas if fallback is None else fallback
-            keep = _prune_keep(ref, params.prune)
+        if do_prune and stepper.prune_hint:
+            keep = _prune_keep(gammas, params.prune)
             if keep is not None:
                 gammas, Hk, idx, couplings = _apply_keep(keep, gammas, Hk, idx, couplings, xp)
-                if fallback is not None:
-                    fallback = [g if sel is None else g[xp.asarray(sel)] for g, sel in zip(fallback, keep)]
-    if fallback is not None:
-        gammas = fallback
     cancelled = prog.cancelled and not converged
     if do_prune and not cancelled:
         gammas, Hk, idx, couplings = _prune(gammas, Hk, idx, couplings, params.prune, xp)
@@ -842,8 +856,6 @@ def _krosbl_loop(
             "objective": objective[-2000:],
             "estep_seconds": stepper.t_e,
             "mstep_seconds": stepper.t_m,
-            "esteps": n_estep,
-            "rejected_steps": n_reject,
             "fused_iterations": stepper.n_fused,
             "noise_history": noise_hist[-2000:],
             "block_sizes": params.block_sizes,
@@ -853,16 +865,6 @@ def _krosbl_loop(
             "T": prob.T,
         },
     )
-
-
-def _extrapolate(old: list[Any], em: list[Any], eta: float, xp: Any) -> list[Any]:
-    """Over-relaxed step in the log domain, ``γ_k ← γ_k^EM (γ_k^EM/γ_k)^(η−1)``: keeps
-    the Kronecker structure; the log-step is clipped at ±50 and floored as the M-step."""
-    out = []
-    for a, b in zip(old, em):
-        step = xp.clip((eta - 1.0) * xp.log(b / a), -50.0, 50.0)
-        out.append(_floored(b * xp.exp(step), xp))
-    return _normalise(out, xp)
 
 
 def _prune_keep(gammas: list[Any], prune: float | list[float]) -> list[np.ndarray | None] | None:
@@ -948,23 +950,33 @@ class _Stepper:
         self.Ms = np.asarray(prob.Ms, dtype=np.int64)
         self.t_e = self.t_m = 0.0
         self.n_fused = 0
+        # AM (plain, accelerated): the exact line search along the global scale of γ
+        self.scale = params.method == "am" and couplings is None and params.accelerate
+        prune = params.prune if isinstance(params.prune, list) else [params.prune] * len(prob.Ns)
+        self.thr = np.asarray(prune, dtype=np.float64)
+        #: False when the last fused step found nothing to prune
+        self.prune_hint = True
 
     def _fused(self, H: list[Any], gammas: list[Any]) -> bool:  # noqa: N803
         return self.can_fuse and math.prod(g.size for g in gammas) <= FUSED_MAX
 
     def _flat(self, H: list[Any], gammas: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: N803
+        """The factors and γ_k as flat buffers (the factors' buffer is rebuilt only after
+        pruning), the active sizes and their offsets."""
         key = tuple(id(h) for h in H)
         if key != self._hkey:
             self._hbuf = np.concatenate([h.reshape(-1) for h in H])
             self._hkey = key
-        ns = np.array([g.size for g in gammas], dtype=np.int64)
-        return self._hbuf, ns, np.concatenate(gammas)  # type: ignore[return-value]
+            self._ns = np.array([h.shape[1] for h in H], dtype=np.int64)
+            self._offs = [0, *np.cumsum(self._ns).tolist()]
+        return self._hbuf, self._ns, np.concatenate(gammas)  # type: ignore[return-value]
 
     def step(
         self,
         H: list[Any],  # noqa: N803
         gammas: list[Any],
         sigma2: float,
+        couplings: list[Any] | None = None,
     ) -> tuple[list[Any], Any, float, float, float, float]:
         """Returns ``(new gammas, μ at gammas, cost at gammas, ‖C⁻¹Y‖², dof, rel)``."""
         prob, params, xp = self.prob, self.params, self.xp
@@ -973,23 +985,30 @@ class _Stepper:
             from . import _fused
 
             hbuf, ns, g = self._flat(H, gammas)
-            new_flat, mu, logdet, quad, quad2, dof, rel = _fused.em_iteration(
+            new_flat, mu, logdet, quad, quad2, dof, rel, small = _fused.em_iteration(
                 hbuf, self.Ms, ns, g, float(sigma2), prob.Y, self.eps,
                 params.method == "am", params.am_sweeps, AM_INNER_TOL, 100.0 * self.eps,
+                self.scale, SCALE_NEWTON, self.thr,
             )  # fmt: skip
             self.n_fused += 1
-            new = np.split(new_flat, np.cumsum(ns)[:-1])
+            o = self._offs
+            new = [new_flat[o[k] : o[k + 1]] for k in range(len(o) - 1)]
+            self.prune_hint = bool(small)
             self.t_e += time.perf_counter() - t
             return new, mu, logdet + quad / prob.T, quad2, dof, rel
-        E = estep(H, gammas, sigma2, prob.Y, xp, self.kern, self.rdt)  # noqa: N806
+        self.prune_hint = True
+        E = estep(H, gammas, sigma2, prob.Y, xp, self.kern, self.rdt, scale_search=self.scale)  # noqa: N806
+        g_old = E.gamma / E.alpha if E.alpha != 1.0 else E.gamma  # the step from the input γ
+        if E.alpha != 1.0:
+            gammas = list(gammas)
+            gammas[-1] = gammas[-1] * E.alpha
         t1 = time.perf_counter()
         self.t_e += t1 - t
         lam_t = E.lam.reshape([g.size for g in gammas])
         if params.method == "svd":
             new = mstep_svd(lam_t, xp, gammas)
         else:
-            new = mstep_am(lam_t, gammas, params.am_sweeps, xp, self.couplings)
-        g_old = E.gamma
+            new = mstep_am(lam_t, gammas, params.am_sweeps, xp, couplings)
         g_new = kron_vec(new)
         rel = float(xp.linalg.norm(g_new - g_old)) / max(float(xp.linalg.norm(g_old)), 1e-300)
         self.t_m += time.perf_counter() - t1
@@ -1002,8 +1021,8 @@ class _Stepper:
             from . import _fused
 
             hbuf, ns, g = self._flat(H, gammas)
-            mu, _, logdet, quad, _, _ = _fused.estep_fused(
-                hbuf, self.Ms, ns, g, float(sigma2), prob.Y, self.eps
+            mu, _, logdet, quad, _, _, _ = _fused.estep_fused(
+                hbuf, self.Ms, ns, g, float(sigma2), prob.Y, self.eps, False, 0
             )
             return mu, logdet + quad / prob.T
         E = estep(H, gammas, sigma2, prob.Y, self.xp, self.kern, self.rdt)  # noqa: N806
