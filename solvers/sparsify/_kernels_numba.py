@@ -587,6 +587,15 @@ def decide_insertions(
 
 
 @njit
+def path_mirrors(start, deg, nbr, x, slots, out):
+    """The reverse-direction slot of every slot of a path starting at vertex ``x``."""
+    for t in range(slots.size):
+        k = slots[t]
+        out[t] = _mirror(start, deg, nbr, x, k)
+        x = nbr[k]
+
+
+@njit
 def loop_erase(vertices, slots, length):
     """Chronological loop erasure of a walk ``vertices[0..length]`` (``slots[s]`` joins
     ``vertices[s]`` to ``vertices[s+1]``), in place; returns the new number of steps."""

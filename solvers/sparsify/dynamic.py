@@ -64,6 +64,10 @@ from .params import DynamicParams
 _ROUNDS = 3
 #: exchanges of kept edges search H within this many times the resistance K / w
 _EXCHANGE_RADIUS = 4.0
+#: deletions: a detour this many times more resistive than the deleted H edge gets a
+#: second detour, found with the first one's edges ``_DETOUR_PENALTY`` times as resistive
+_DETOUR_RATIO = 8.0
+_DETOUR_PENALTY = 4.0
 
 
 @dataclass
@@ -468,16 +472,33 @@ class DynamicSparsifier:
             self._scratch = sc
         return sc
 
-    def _dijkstra(self, p: int, q: int, limit: float = np.inf) -> np.ndarray | None:
-        """Slots of the lowest-resistance path p → q in G (searching only within
-        resistance ``limit`` of p), or None if there is none."""
-        g = self._g
+    def _dijkstra(
+        self, p: int, q: int, limit: float = np.inf, graph: DynamicGraph | None = None
+    ) -> np.ndarray | None:
+        """Slots of the lowest-resistance path p → q in G (or ``graph``), searching only
+        within resistance ``limit`` of p, or None if there is none."""
+        g = self._g if graph is None else graph
         sc = self._dijkstra_scratch(g)
         length = K.dijkstra_path(
             g.start, g.deg, g.nbr, g.wt, g.flag, p, q, limit * (1 + 1e-7), sc["dist"],
             sc["prev_slot"], sc["prev_v"], sc["touched"], sc["hk"], sc["hv"], sc["path"],
         )  # fmt: skip
         return None if length < 0 else sc["path"][:length].copy()
+
+    def _second_detour(self, p: int, q: int, slots: np.ndarray, r_path: float) -> np.ndarray | None:
+        """Lowest-resistance p → q path in G once the edges of ``slots`` (a first detour,
+        of resistance ``r_path``) count ``_DETOUR_PENALTY`` times their resistance."""
+        g = self._g
+        mirrors = np.empty(slots.size, dtype=np.int64)
+        K.path_mirrors(g.start, g.deg, g.nbr, p, slots, mirrors)
+        idx = np.concatenate([slots, mirrors[mirrors >= 0]])
+        saved = g.wt[idx].copy()
+        g.wt[idx] = saved / _DETOUR_PENALTY
+        try:
+            s2 = self._dijkstra(p, q, _DETOUR_PENALTY * r_path)
+        finally:
+            g.wt[idx] = saved
+        return s2
 
     # -- updates ---------------------------------------------------------------------------
     def insert(self, edges: Any, weights: Any = 1.0) -> BatchStats:
@@ -690,6 +711,7 @@ class DynamicSparsifier:
         pc: list[np.ndarray] = []
         fallbacks = 0
         for i in range(hu.size):
+            c = float(hc_removed[i]) if np.isfinite(hc_removed[i]) else 0.0
             s = None
             if best_w[i] >= 0 and not exact:
                 s = slots[i, : int(length[i])].copy()
@@ -723,9 +745,21 @@ class DynamicSparsifier:
             pb.append(verts[1 : steps + 1])
             pw.append(g.wt[s[:steps]])
             # the congestion the deleted edge carried, scaled by the detour's resistance
-            c = float(hc_removed[i]) if np.isfinite(hc_removed[i]) else 0.0
             ratio = float(np.sum(1.0 / pw[-1])) * hw_removed[i]
             pc.append(np.full(steps, c * max(1.0, ratio)))
+            if ratio > _DETOUR_RATIO:
+                # a weak detour: add a second, mostly disjoint one (its edges penalized)
+                s2 = self._second_detour(int(hu[i]), int(hv[i]), s[:steps], ratio / hw_removed[i])
+                if s2 is not None:
+                    st2 = s2.size
+                    verts = np.empty(st2 + 1, dtype=np.int64)
+                    verts[0] = hu[i]
+                    verts[1:] = g.nbr[s2]
+                    st2 = K.loop_erase(verts, s2, st2)
+                    pa.append(verts[:st2])
+                    pb.append(verts[1 : st2 + 1])
+                    pw.append(g.wt[s2[:st2]])
+                    pc.append(np.zeros(st2))
         a0, b0 = np.concatenate(pa), np.concatenate(pb)
         a, b, w = np.minimum(a0, b0), np.maximum(a0, b0), np.concatenate(pw)
         cadd = np.concatenate(pc)
