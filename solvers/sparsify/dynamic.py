@@ -660,8 +660,8 @@ class DynamicSparsifier:
             load = np.zeros(pu.size)
             K.decide_insertions(
                 h.start, h.deg, h.nbr, h.wt, h.flag, h.cong, pu, pv, pw, slots, length,
-                k, p.congestion_weight if h.has_congestion else 0.0,
-                p.exchange_threshold * k, p.exchange_ratio, exchange, _EXCHANGE_RADIUS, rnd + 1 < _ROUNDS,
+                k, p.congestion_weight if h.has_congestion else 0.0, p.exchange_threshold * k,
+                p.exchange_ratio, exchange, _EXCHANGE_RADIUS, rnd + 1 < _ROUNDS,
                 wt_work, sc["dist"], sc["prev_slot"], sc["prev_v"], sc["touched"], sc["hk"],
                 sc["hv"], sc["path"], action, fu, fv, load,
             )  # fmt: skip
