@@ -20,6 +20,13 @@ current under batches of edge insertions and deletions, without global recomputa
   below K, after which ``w R(P)`` is added to the congestion of its path. Without it,
   dense insertion streams drift far above K (measured: κ 10.9 → 34 on a circuit grid
   after +25% edges, even with exact distortions).
+  **Cycle exchanges** (default, ``exchange=True``; an extension, see docs/sparsify.md):
+  a sequential pass decides the batch in order; a new edge whose H path (its walk's,
+  or a local Dijkstra path for a kept edge) has a much weaker edge f that, rerouted
+  over the rest of the cycle, stays below ``exchange_threshold * K`` joins H in f's
+  place (a dynamic maximum-spanning-tree step), so H's density tracks G's structure.
+  Congestion increments are scaled by ``congestion_weight`` (0.25; 1 gives the
+  bound), and K defaults to ``distortion_factor`` (0.5) times the initial κ.
 * **deletion** of ``(p, q)``: the edge leaves G and, if it was in H, leaves H; walks (no
   distortion bound) then run from p to q in the *updated G*, and the edges of the
   lowest-resistance path found (loop-erased; exact ties broken towards paths reusing
@@ -153,9 +160,10 @@ class DynamicSparsifier:
         Where the walks run.
     **options
         ``distortion_threshold`` (K; default: the initial sparsifier's condition
-        estimate, the paper's rule of thumb), ``walkers`` (512), ``max_steps`` (100),
-        ``congestion`` (True), ``exact_detours`` (True), ``target_density`` (budget of
-        the initial GRASS run); see
+        estimate times ``distortion_factor`` = 0.5), ``walkers`` (512), ``max_steps``
+        (100), ``congestion`` (True), ``congestion_weight`` (0.25), ``exchange`` (True),
+        ``exchange_threshold`` (0.6), ``exchange_ratio`` (0.5), ``exact_detours``
+        (True), ``target_density`` (budget of the initial GRASS run); see
         :class:`solvers.sparsify.params.DynamicParams`.
 
     Attributes
