@@ -50,7 +50,7 @@ from solvers.sparsify import (  # noqa: E402
     relative_condition_number,
     sparsify,
 )
-from solvers.sparsify.params import DynamicParams  # noqa: E402
+from solvers.sparsify.dynamic import default_factors  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -92,7 +92,7 @@ def dynamic_rows(
     ins = list(zip(batches(E, 10), batches(W, 10)))
     rows: list[dict[str, Any]] = []
     # the default K rule (distortion_factor times κ(H0)) on GRASS's own estimate
-    k_rule = DynamicParams().distortion_factor * init.condition_estimate
+    k_rule = default_factors(g.w)[0] * init.condition_estimate
     dyns = {
         b: DynamicSparsifier(A, init.H, distortion_threshold=k_rule, seed=seed, backend=b)
         for b in backends

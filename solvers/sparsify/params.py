@@ -135,14 +135,16 @@ class DynamicParams(BaseModel):
             "False: the paper's rule (distortion < K), which drifts on dense streams."
         ),
     )
-    congestion_weight: float = Field(
-        0.25,
+    congestion_weight: float | None = Field(
+        None,
         gt=0,
         le=1,
         description=(
             "Scale of the congestion added per dropped or exchanged edge (1: the "
             "support-graph bound, which holds kappa below K + max congestion but is loose "
-            "by the path lengths and over-keeps on weighted graphs; see docs/sparsify.md)."
+            "by the path lengths and over-keeps on strongly weighted graphs). Default: "
+            "0.25 on strongly weighted graphs (G's 90th/10th weight percentiles more than "
+            "10 apart), 1 otherwise; see docs/sparsify.md."
         ),
     )
     exchange: bool = Field(
@@ -171,15 +173,15 @@ class DynamicParams(BaseModel):
             "spanning tree rule)."
         ),
     )
-    distortion_factor: float = Field(
-        0.5,
+    distortion_factor: float | None = Field(
+        None,
         gt=0,
         le=10,
         description=(
             "K = distortion_factor * condition estimate of the initial sparsifier when "
-            "distortion_threshold is not given (the paper's rule of thumb is K close to "
-            "kappa(H0); with exchanges half of it tracks a fresh static sparsifier more "
-            "closely on weighted graphs, see docs/sparsify.md)."
+            "distortion_threshold is not given. Default: 0.5 on strongly weighted graphs "
+            "(with the exchanges it tracks a fresh static sparsifier more closely), 1 "
+            "otherwise (the paper's rule of thumb, K close to kappa(H0))."
         ),
     )
     exact_detours: bool = Field(
