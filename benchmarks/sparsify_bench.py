@@ -50,6 +50,7 @@ from solvers.sparsify import (  # noqa: E402
     relative_condition_number,
     sparsify,
 )
+from solvers.sparsify.dynamic import default_factors  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -90,10 +91,10 @@ def dynamic_rows(
     E, W = insertion_stream(A, int(0.25 * g.m), seed=seed + 1)  # noqa: N806
     ins = list(zip(batches(E, 10), batches(W, 10)))
     rows: list[dict[str, Any]] = []
+    # the default K rule (distortion_factor times κ(H0)) on GRASS's own estimate
+    k_rule = default_factors(g.w)[0] * init.condition_estimate
     dyns = {
-        b: DynamicSparsifier(
-            A, init.H, distortion_threshold=init.condition_estimate, seed=seed, backend=b
-        )
+        b: DynamicSparsifier(A, init.H, distortion_threshold=k_rule, seed=seed, backend=b)
         for b in backends
     }
     print(
@@ -121,6 +122,7 @@ def dynamic_rows(
                     "backend": b,
                     "batch_edges": st.inserted + st.deleted,
                     "kept_or_recovered": st.kept + st.recovered,
+                    "exchanged": st.exchanged,
                     "dyn_seconds": st.seconds,
                     "walk_seconds": st.walk_seconds,
                     "density_dyn": st.density,
@@ -132,7 +134,8 @@ def dynamic_rows(
                     print(
                         f"    {phase} {k + 1:2d} [{b}] {row['batch_edges']:,} edges: "
                         f"{st.seconds * 1e3:.1f} ms (walks {st.walk_seconds * 1e3:.1f} ms), "
-                        f"kept/recovered {row['kept_or_recovered']}",
+                        f"kept/recovered {row['kept_or_recovered']}, "
+                        f"exchanged {st.exchanged}",
                         flush=True,
                     )
                 if checkpoint and b == backends[0]:

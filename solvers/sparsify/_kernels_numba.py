@@ -441,6 +441,160 @@ def route_dropped(start, deg, nbr, wt, cong, src, w, slots, length, budget, keep
             x = nbr[k]
 
 
+#: ``decide_insertions`` actions
+DROP, KEEP, EXCHANGE, DEFER = 0, 1, 2, 3
+#: weight marking a slot removed during ``decide_insertions`` (resistance 1e300)
+DEAD = 1e-300
+
+
+@njit
+def _route(start, deg, nbr, cong, x, slots_row, length, skip, value):
+    """Add ``value`` to the congestion of the path's slots (both directions), except
+    slot ``skip``; ``x`` is the path's first vertex."""
+    for t in range(length):
+        k = slots_row[t]
+        if k != skip:
+            cong[k] += value
+            m = _mirror(start, deg, nbr, x, k)
+            if m >= 0:
+                cong[m] += value
+        x = nbr[k]
+
+
+@njit
+def decide_insertions(
+    start, deg, nbr, wt, flag, cong, src, dst, w, slots, length, budget, weight, tau,
+    ratio, exchange, radius, defer, wt_work, dist, prev_slot, prev_v, touched, hk, hv, path,
+    action, out_fu, out_fv, out_c,
+):  # fmt: skip
+    """Sequential decisions for a batch of insertions (after the walks), in order.
+
+    Update ``i`` (``src[i] → dst[i]``, weight ``w[i]``) whose walk arrived has the path
+    ``slots[i, :length[i]]`` in H, of resistance ``r``, largest congestion ``c`` and
+    weakest edge ``f`` (resistance ``r_f``, congestion ``c_f``). With ``R_C = r + 1/w``
+    the resistance of the cycle the new edge would close, ``d_f = R_C / r_f - 1`` is
+    the distortion ``f`` would have once replaced by the rest of the cycle.
+
+    * **exchange** (``exchange`` true; a dynamic maximum-spanning-tree step): if
+      ``w_f < ratio * w`` and ``d_f (1 + c_f) < min(w r, tau)``, the new edge joins H and ``f``
+      leaves it (``action = EXCHANGE``; ``out_fu/out_fv`` its endpoints); ``f``'s load
+      ``weight d_f + c_f d_f`` is routed over the rest of the cycle and becomes the new
+      edge's congestion ``out_c``.
+    * **drop**: else if ``w r + c < budget`` the edge stays out of H and
+      ``weight * w r`` is added to the congestion of its path (``action = DROP``).
+    * **keep**: otherwise (``action = KEEP``). A kept edge (or one whose walk did not
+      arrive) may still exchange: the lowest-resistance path in H within resistance
+      ``radius * budget / w`` is searched (Dijkstra on ``wt_work``) and its weakest
+      edge swapped out when ``w_f < ratio * w`` and ``d_f (1 + c_f) < tau``.
+
+    Exchanges remove edges while the batch is decided: ``wt_work`` (a copy of ``wt``)
+    marks their slots ``DEAD``, and an update whose walk path crosses a removed edge is
+    deferred (``action = DEFER``, to be walked again) when ``defer`` is true, kept
+    otherwise. ``cong`` (one entry per slot, or a one-entry dummy: no congestion) is
+    updated in place; the Dijkstra scratch arrays are those of :func:`dijkstra_path`.
+    """
+    use_cong = cong.size == nbr.size
+    for i in range(src.size):
+        L = length[i]
+        wi = w[i]
+        lim_kept = tau
+        if L > 0:
+            r = 0.0
+            c = 0.0
+            kf = -1
+            dead = False
+            for t in range(L):
+                k = slots[i, t]
+                if wt_work[k] <= DEAD:
+                    dead = True
+                    break
+                r += 1.0 / wt[k]
+                if use_cong and cong[k] > c:
+                    c = cong[k]
+                if kf < 0 or wt[k] < wt[kf]:
+                    kf = k
+            if dead:
+                action[i] = DEFER if defer else KEEP
+                if defer:
+                    continue
+            else:
+                delta = wi * r
+                if exchange and wt[kf] < ratio * wi:
+                    d_f = (r + 1.0 / wi) * wt[kf] - 1.0
+                    cf = cong[kf] if use_cong else 0.0
+                    if d_f + cf * d_f < min(delta, tau):
+                        # the vertex that owns slot kf: walk the path up to it
+                        x = src[i]
+                        for t in range(L):
+                            if slots[i, t] == kf:
+                                break
+                            x = nbr[slots[i, t]]
+                        out_fu[i] = x
+                        out_fv[i] = nbr[kf]
+                        wt_work[kf] = DEAD
+                        m = _mirror(start, deg, nbr, x, kf)
+                        if m >= 0:
+                            wt_work[m] = DEAD
+                        load = weight * d_f + cf * d_f
+                        if use_cong:
+                            _route(start, deg, nbr, cong, src[i], slots[i], L, kf, load)
+                        out_c[i] = load
+                        action[i] = EXCHANGE
+                        continue
+                if delta + c < budget:
+                    action[i] = DROP
+                    if use_cong:
+                        _route(start, deg, nbr, cong, src[i], slots[i], L, -1, weight * delta)
+                    continue
+                action[i] = KEEP
+        else:
+            action[i] = KEEP
+        if not exchange:
+            continue
+        # a kept edge: exchange it against the weakest edge of its H cycle, if any
+        n_steps = dijkstra_path(
+            start, deg, nbr, wt_work, flag, src[i], dst[i], radius * budget / wi, dist,
+            prev_slot, prev_v, touched, hk, hv, path,
+        )  # fmt: skip
+        if n_steps <= 0:
+            continue
+        r = 0.0
+        kf = -1
+        for t in range(n_steps):
+            k = path[t]
+            r += 1.0 / wt[k]
+            if kf < 0 or wt[k] < wt[kf]:
+                kf = k
+        d_f = (r + 1.0 / wi) * wt[kf] - 1.0
+        cf = cong[kf] if use_cong else 0.0
+        if wt[kf] < ratio * wi and d_f + cf * d_f < lim_kept:
+            x = src[i]
+            for t in range(n_steps):
+                if path[t] == kf:
+                    break
+                x = nbr[path[t]]
+            out_fu[i] = x
+            out_fv[i] = nbr[kf]
+            wt_work[kf] = DEAD
+            m = _mirror(start, deg, nbr, x, kf)
+            if m >= 0:
+                wt_work[m] = DEAD
+            load = weight * d_f + cf * d_f
+            if use_cong:
+                _route(start, deg, nbr, cong, src[i], path, n_steps, kf, load)
+            out_c[i] = load
+            action[i] = EXCHANGE
+
+
+@njit
+def path_mirrors(start, deg, nbr, x, slots, out):
+    """The reverse-direction slot of every slot of a path starting at vertex ``x``."""
+    for t in range(slots.size):
+        k = slots[t]
+        out[t] = _mirror(start, deg, nbr, x, k)
+        x = nbr[k]
+
+
 @njit
 def loop_erase(vertices, slots, length):
     """Chronological loop erasure of a walk ``vertices[0..length]`` (``slots[s]`` joins

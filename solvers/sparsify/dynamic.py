@@ -20,6 +20,13 @@ current under batches of edge insertions and deletions, without global recomputa
   below K, after which ``w R(P)`` is added to the congestion of its path. Without it,
   dense insertion streams drift far above K (measured: κ 10.9 → 34 on a circuit grid
   after +25% edges, even with exact distortions).
+  **Cycle exchanges** (default, ``exchange=True``; an extension, see docs/sparsify.md):
+  a sequential pass decides the batch in order; a new edge whose H path (its walk's,
+  or a local Dijkstra path for a kept edge) has a much weaker edge f that, rerouted
+  over the rest of the cycle, stays below ``exchange_threshold * K`` joins H in f's
+  place (a dynamic maximum-spanning-tree step), so H's density tracks G's structure.
+  Congestion increments are scaled by ``congestion_weight`` (0.25; 1 gives the
+  bound), and K defaults to ``distortion_factor`` (0.5) times the initial κ.
 * **deletion** of ``(p, q)``: the edge leaves G and, if it was in H, leaves H; walks (no
   distortion bound) then run from p to q in the *updated G*, and the edges of the
   lowest-resistance path found (loop-erased; exact ties broken towards paths reusing
@@ -59,6 +66,18 @@ from .adjacency import DynamicGraph
 from .graph import as_graph, canonical_edges, edges_array, weights_array
 from .params import DynamicParams
 
+#: decision rounds per insertion batch (edges whose walk path lost an edge to an
+#: exchange are walked again)
+_ROUNDS = 3
+#: exchanges of kept edges search H within this many times the resistance K / w
+_EXCHANGE_RADIUS = 4.0
+#: G's weights are "strongly spread" when the 90th percentile exceeds the 10th by this
+_SPREAD = 10.0
+#: deletions: a detour this many times more resistive than the deleted H edge gets a
+#: second detour, found with the first one's edges ``_DETOUR_PENALTY`` times as resistive
+_DETOUR_RATIO = 8.0
+_DETOUR_PENALTY = 4.0
+
 
 @dataclass
 class BatchStats:
@@ -72,7 +91,10 @@ class BatchStats:
     inserted : int
         Edges inserted into G.
     kept : int
-        Inserted edges that joined H (spectrally critical: no walk found a short path).
+        Inserted edges that joined H (spectrally critical: no walk found a short path,
+        or exchanged for a weaker H edge).
+    exchanged : int
+        H edges swapped out by cycle exchanges (listed in ``h_removed``).
     deleted : int
         Edges deleted from G.
     deleted_from_h : int
@@ -100,6 +122,7 @@ class BatchStats:
     kind: str
     inserted: int = 0
     kept: int = 0
+    exchanged: int = 0
     deleted: int = 0
     deleted_from_h: int = 0
     recovered: int = 0
@@ -139,9 +162,10 @@ class DynamicSparsifier:
         Where the walks run.
     **options
         ``distortion_threshold`` (K; default: the initial sparsifier's condition
-        estimate, the paper's rule of thumb), ``walkers`` (512), ``max_steps`` (100),
-        ``congestion`` (True), ``exact_detours`` (True), ``target_density`` (budget of
-        the initial GRASS run); see
+        estimate times ``distortion_factor`` = 0.5), ``walkers`` (512), ``max_steps``
+        (100), ``congestion`` (True), ``congestion_weight`` (0.25), ``exchange`` (True),
+        ``exchange_threshold`` (0.6), ``exchange_ratio`` (0.5), ``exact_detours``
+        (True), ``target_density`` (budget of the initial GRASS run); see
         :class:`solvers.sparsify.params.DynamicParams`.
 
     Attributes
@@ -236,8 +260,18 @@ class DynamicSparsifier:
                 kappa0 = float("nan")  # not needed: K is given
         self.initial_seconds = time.perf_counter() - t0
         self.initial_condition = kappa0
+        # strongly weighted graphs (circuits): smaller K and scaled congestion, where the
+        # exchanges keep the density down; graphs of one weight scale: the paper's K and
+        # the full congestion bound (measured best on each, docs/sparsify.md)
+        factor, weight = default_factors(g.w)
+        if self.params.congestion_weight is None:
+            self.params.congestion_weight = weight
+        if self.params.distortion_factor is None:
+            self.params.distortion_factor = factor
         k = self.params.distortion_threshold
-        self.distortion_threshold = float(k if k is not None else max(kappa0, 2.0))
+        if k is None:
+            k = max(self.params.distortion_factor * kappa0, 2.0)
+        self.distortion_threshold = float(k)
         self._g = DynamicGraph(g.n, g.u, g.v, g.w)
         self._g.set_flag(hu, hv, 1)  # G's slots know which edges are also in H
         self._h = DynamicGraph(g.n, hu, hv, hw, flag=1, congestion=self.params.congestion)
@@ -319,10 +353,18 @@ class DynamicSparsifier:
                 self.params.max_steps,
                 int(self.params.congestion),
                 int(self.params.exact_detours),
+                int(self.params.exchange),
             ],
             dtype=np.int64,
         )
-        out["floats"] = np.array([self.distortion_threshold, self.initial_condition])
+        out["floats"] = np.array(
+            [
+                self.distortion_threshold,
+                self.initial_condition,
+                self.params.congestion_weight,
+                self.params.exchange_threshold,
+            ]
+        )
         return out
 
     @classmethod
@@ -331,8 +373,13 @@ class DynamicSparsifier:
     ) -> DynamicSparsifier:
         """Restore a sparsifier saved with :meth:`to_state` (no walks, no GRASS)."""
         self = cls.__new__(cls)
-        n, seed, phase, nb, walkers, steps, cong, exact = (int(x) for x in state["scalars"])
-        k, kappa0 = (float(x) for x in state["floats"])
+        ints = [int(x) for x in state["scalars"]]
+        floats = [float(x) for x in state["floats"]]
+        n, seed, phase, nb, walkers, steps, cong, exact = ints[:8]
+        k, kappa0 = floats[:2]
+        # states saved before exchanges existed: the rules they were made with
+        exchange = bool(ints[8]) if len(ints) > 8 else False
+        weight, ex_thr = floats[2:4] if len(floats) > 3 else (1.0, 0.6)
         self.params = DynamicParams(
             distortion_threshold=k,
             walkers=walkers,
@@ -340,6 +387,9 @@ class DynamicSparsifier:
             seed=seed,
             congestion=bool(cong),
             exact_detours=bool(exact),
+            exchange=exchange,
+            congestion_weight=weight,
+            exchange_threshold=ex_thr,
             backend=backend if isinstance(backend, str) else backend.name,
         )
         self.backend = get_backend(backend)
@@ -423,27 +473,50 @@ class DynamicSparsifier:
         )  # fmt: skip
         return slots, length
 
-    def _dijkstra(self, p: int, q: int, limit: float = np.inf) -> np.ndarray | None:
-        """Slots of the lowest-resistance path p → q in G (searching only within
-        resistance ``limit`` of p), or None if there is none."""
-        g = self._g
+    def _dijkstra_scratch(self, graph: DynamicGraph) -> dict[str, np.ndarray]:
+        """Scratch arrays of ``dijkstra_path`` large enough for ``graph``."""
         sc = self._scratch
-        if sc is None or sc["hk"].size < g.used + 1:
+        if sc is None or sc["hk"].size < graph.used + 1:
+            size = max(graph.used, self._g.used) + 1
             sc = {
                 "dist": np.full(self.n, np.inf),
                 "prev_slot": np.full(self.n, -1, dtype=np.int64),
                 "prev_v": np.full(self.n, -1, dtype=np.int64),
                 "touched": np.empty(self.n, dtype=np.int64),
-                "hk": np.empty(g.used + 1),
-                "hv": np.empty(g.used + 1, dtype=np.int64),
+                "hk": np.empty(size),
+                "hv": np.empty(size, dtype=np.int64),
                 "path": np.empty(self.n, dtype=np.int64),
             }
             self._scratch = sc
+        return sc
+
+    def _dijkstra(
+        self, p: int, q: int, limit: float = np.inf, graph: DynamicGraph | None = None
+    ) -> np.ndarray | None:
+        """Slots of the lowest-resistance path p → q in G (or ``graph``), searching only
+        within resistance ``limit`` of p, or None if there is none."""
+        g = self._g if graph is None else graph
+        sc = self._dijkstra_scratch(g)
         length = K.dijkstra_path(
             g.start, g.deg, g.nbr, g.wt, g.flag, p, q, limit * (1 + 1e-7), sc["dist"],
             sc["prev_slot"], sc["prev_v"], sc["touched"], sc["hk"], sc["hv"], sc["path"],
         )  # fmt: skip
         return None if length < 0 else sc["path"][:length].copy()
+
+    def _second_detour(self, p: int, q: int, slots: np.ndarray, r_path: float) -> np.ndarray | None:
+        """Lowest-resistance p → q path in G once the edges of ``slots`` (a first detour,
+        of resistance ``r_path``) count ``_DETOUR_PENALTY`` times their resistance."""
+        g = self._g
+        mirrors = np.empty(slots.size, dtype=np.int64)
+        K.path_mirrors(g.start, g.deg, g.nbr, p, slots, mirrors)
+        idx = np.concatenate([slots, mirrors[mirrors >= 0]])
+        saved = g.wt[idx].copy()
+        g.wt[idx] = saved / _DETOUR_PENALTY
+        try:
+            s2 = self._dijkstra(p, q, _DETOUR_PENALTY * r_path)
+        finally:
+            g.wt[idx] = saved
+        return s2
 
     # -- updates ---------------------------------------------------------------------------
     def insert(self, edges: Any, weights: Any = 1.0) -> BatchStats:
@@ -546,13 +619,16 @@ class DynamicSparsifier:
             st.fallbacks = fb
             st.walk_seconds += walk_s
         if iu.size:
-            ku, kv, kw, walk_s = self._insert(iu, iv, iw)
+            ku, kv, kw, ex_removed, walk_s = self._insert(iu, iv, iw)
             added_u.append(ku)
             added_v.append(kv)
             added_w.append(kw)
             st.inserted = int(iu.size)
             st.kept = int(ku.size)
+            st.exchanged = int(ex_removed.shape[0])
             st.walk_seconds += walk_s
+            if ex_removed.shape[0]:
+                removed = np.concatenate([removed, ex_removed])
         if added_u:
             st.h_added = np.stack([np.concatenate(added_u), np.concatenate(added_v)], 1)
             st.h_added_weights = np.concatenate(added_w)
@@ -566,22 +642,66 @@ class DynamicSparsifier:
 
     def _insert(
         self, iu: np.ndarray, iv: np.ndarray, iw: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """Walks, then the sequential decisions (drop, keep, exchange); edges whose walk
+        path crossed an edge exchanged out earlier in the batch are walked again (at
+        most ``_ROUNDS`` rounds, the last one keeps them)."""
         self._g.insert(iu, iv, iw)
+        p = self.params
         k = self.distortion_threshold
-        best_s, best_w, walk_s = self._walk(self._h, iu, iv, iw, np.full(iu.size, k))
-        if self._h.has_congestion:
-            slots, length = self._paths(self._h, iu, iv, best_w)
-            keep = np.ones(iu.size, dtype=np.bool_)
-            h = self._h
-            K.route_dropped(h.start, h.deg, h.nbr, h.wt, h.cong, iu, iw, slots, length, k, keep)
-            h.touch()
-        else:
+        h = self._h
+        exchange = p.exchange
+        if not (h.has_congestion or exchange):
+            # the paper's rule: no sequential pass needed
+            best_s, _, walk_s = self._walk(h, iu, iv, iw, np.full(iu.size, k))
             keep = ~np.isfinite(best_s)
-        ku, kv, kw = iu[keep], iv[keep], iw[keep]
-        self._h.insert(ku, kv, kw, flag=1)
-        self._g.set_flag(ku, kv, 1)
-        return ku, kv, kw, walk_s
+            ku, kv, kw = iu[keep], iv[keep], iw[keep]
+            h.insert(ku, kv, kw, flag=1)
+            self._g.set_flag(ku, kv, 1)
+            return ku, kv, kw, np.empty((0, 2), dtype=np.int64), walk_s
+        walk_total = 0.0
+        pending = np.arange(iu.size)
+        added: list[np.ndarray] = []
+        removed: list[np.ndarray] = []
+        for rnd in range(_ROUNDS):
+            if pending.size == 0:
+                break
+            pu, pv, pw = iu[pending], iv[pending], iw[pending]
+            _, best_w, walk_s = self._walk(h, pu, pv, pw, np.full(pu.size, k))
+            walk_total += walk_s
+            slots, length = self._paths(h, pu, pv, best_w)
+            sc = self._dijkstra_scratch(h)
+            wt_work = h.wt.copy()
+            action = np.empty(pu.size, dtype=np.int64)
+            fu = np.full(pu.size, -1, dtype=np.int64)
+            fv = np.full(pu.size, -1, dtype=np.int64)
+            load = np.zeros(pu.size)
+            K.decide_insertions(
+                h.start, h.deg, h.nbr, h.wt, h.flag, h.cong, pu, pv, pw, slots, length,
+                k, p.congestion_weight if h.has_congestion else 0.0, p.exchange_threshold * k,
+                p.exchange_ratio, exchange, _EXCHANGE_RADIUS, rnd + 1 < _ROUNDS,
+                wt_work, sc["dist"], sc["prev_slot"], sc["prev_v"], sc["touched"], sc["hk"],
+                sc["hv"], sc["path"], action, fu, fv, load,
+            )  # fmt: skip
+            h.touch()
+            ex = action == K.EXCHANGE
+            if ex.any():
+                a, b = np.minimum(fu[ex], fv[ex]), np.maximum(fu[ex], fv[ex])
+                h.remove(a, b)
+                self._g.set_flag(a, b, 0)
+                removed.append(np.stack([a, b], 1))
+            join = (action == K.KEEP) | ex
+            if join.any():
+                ju, jv, jw = pu[join], pv[join], pw[join]
+                h.insert(ju, jv, jw, flag=1)
+                self._g.set_flag(ju, jv, 1)
+                if ex.any():
+                    h.add_congestion(pu[ex], pv[ex], load[ex])
+                added.append(pending[join])
+            pending = pending[action == K.DEFER]
+        idx = np.sort(np.concatenate(added)) if added else np.empty(0, dtype=np.int64)
+        out_removed = np.concatenate(removed) if removed else np.empty((0, 2), dtype=np.int64)
+        return iu[idx], iv[idx], iw[idx], out_removed, walk_total
 
     def _delete(
         self, du: np.ndarray, dv: np.ndarray
@@ -609,6 +729,7 @@ class DynamicSparsifier:
         pc: list[np.ndarray] = []
         fallbacks = 0
         for i in range(hu.size):
+            c = float(hc_removed[i]) if np.isfinite(hc_removed[i]) else 0.0
             s = None
             if best_w[i] >= 0 and not exact:
                 s = slots[i, : int(length[i])].copy()
@@ -642,9 +763,21 @@ class DynamicSparsifier:
             pb.append(verts[1 : steps + 1])
             pw.append(g.wt[s[:steps]])
             # the congestion the deleted edge carried, scaled by the detour's resistance
-            c = float(hc_removed[i]) if np.isfinite(hc_removed[i]) else 0.0
             ratio = float(np.sum(1.0 / pw[-1])) * hw_removed[i]
             pc.append(np.full(steps, c * max(1.0, ratio)))
+            if ratio > _DETOUR_RATIO:
+                # a weak detour: add a second, mostly disjoint one (its edges penalized)
+                s2 = self._second_detour(int(hu[i]), int(hv[i]), s[:steps], ratio / hw_removed[i])
+                if s2 is not None:
+                    st2 = s2.size
+                    verts = np.empty(st2 + 1, dtype=np.int64)
+                    verts[0] = hu[i]
+                    verts[1:] = g.nbr[s2]
+                    st2 = K.loop_erase(verts, s2, st2)
+                    pa.append(verts[:st2])
+                    pb.append(verts[1 : st2 + 1])
+                    pw.append(g.wt[s2[:st2]])
+                    pc.append(np.zeros(st2))
         a0, b0 = np.concatenate(pa), np.concatenate(pb)
         a, b, w = np.minimum(a0, b0), np.maximum(a0, b0), np.concatenate(pw)
         cadd = np.concatenate(pc)
@@ -657,6 +790,15 @@ class DynamicSparsifier:
         self._g.set_flag(a[new], b[new], 1)
         self._h.add_congestion(a, b, csum)
         return a[new], b[new], w[new], removed, walk_s, fallbacks
+
+
+def default_factors(weights: np.ndarray) -> tuple[float, float]:
+    """Default ``(distortion_factor, congestion_weight)`` for a graph's edge weights:
+    ``(0.5, 0.25)`` when they are strongly spread (90th percentile more than 10 times
+    the 10th, as in circuits), ``(1.0, 1.0)`` otherwise (the paper's K ≈ κ(H0) and the
+    full congestion bound)."""
+    q10, q90 = np.quantile(np.asarray(weights, dtype=float), [0.1, 0.9])
+    return (0.5, 0.25) if q90 > _SPREAD * q10 else (1.0, 1.0)
 
 
 def insertion_stream(
@@ -760,6 +902,7 @@ __all__ = [
     "BatchStats",
     "DynamicSparsifier",
     "batches",
+    "default_factors",
     "deletion_stream",
     "insertion_stream",
 ]

@@ -116,8 +116,8 @@ class DynamicParams(BaseModel):
         gt=0,
         description=(
             "dyGRASS K: an inserted edge joins H when no walk finds a path with "
-            "w * R_path < K. Default: the condition estimate of the initial sparsifier "
-            "(the paper's rule of thumb: K close to κ(H0))."
+            "w * R_path < K. Default: distortion_factor times the condition estimate of "
+            "the initial sparsifier."
         ),
     )
     walkers: int = Field(
@@ -133,6 +133,55 @@ class DynamicParams(BaseModel):
             "routed through them) and drop an inserted edge only while distortion + "
             "congestion < K (a support-graph bound: κ_new <= κ_old + max congestion). "
             "False: the paper's rule (distortion < K), which drifts on dense streams."
+        ),
+    )
+    congestion_weight: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "Scale of the congestion added per dropped or exchanged edge (1: the "
+            "support-graph bound, which holds kappa below K + max congestion but is loose "
+            "by the path lengths and over-keeps on strongly weighted graphs). Default: "
+            "0.25 on strongly weighted graphs (G's 90th/10th weight percentiles more than "
+            "10 apart), 1 otherwise; see docs/sparsify.md."
+        ),
+    )
+    exchange: bool = Field(
+        True,
+        description=(
+            "Cycle exchanges (an extension, a dynamic maximum-spanning-tree step): a new "
+            "edge may replace the weakest edge f of the cycle it closes in H when f, "
+            "rerouted over the rest of the cycle, is less distorted (below "
+            "exchange_threshold * K), so H's edges follow G's as it changes at constant "
+            "density. False: H only grows on insertions (the paper's rule)."
+        ),
+    )
+    exchange_threshold: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="Largest distortion (times K) of an H edge swapped out by an exchange.",
+    )
+    exchange_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description=(
+            "An exchange swaps out an H edge only when its weight is below exchange_ratio "
+            "times the new edge's (a clearly stronger replacement; 1: the plain maximum "
+            "spanning tree rule)."
+        ),
+    )
+    distortion_factor: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description=(
+            "K = distortion_factor * condition estimate of the initial sparsifier when "
+            "distortion_threshold is not given. Default: 0.5 on strongly weighted graphs "
+            "(with the exchanges it tracks a fresh static sparsifier more closely), 1 "
+            "otherwise (the paper's rule of thumb, K close to kappa(H0))."
         ),
     )
     exact_detours: bool = Field(

@@ -10,6 +10,7 @@ from solvers.sparsify import (
     DynamicSparsifier,
     as_graph,
     batches,
+    circuit_grid,
     delaunay_2d,
     deletion_stream,
     from_edges,
@@ -106,8 +107,8 @@ def test_loop_erasure():
 def test_paper_rule_drops_short_detours_and_keeps_long_ones():
     A = _cycle(40)
     H = _path_of(40)  # the cycle minus its edge (39, 0)
-    dyn = DynamicSparsifier(A, H, distortion_threshold=10, congestion=False, seed=0,
-                            backend="cpu")  # fmt: skip
+    dyn = DynamicSparsifier(A, H, distortion_threshold=10, congestion=False, exchange=False,
+                            seed=0, backend="cpu")  # fmt: skip
     st = dyn.insert([[1, 3], [0, 20], [5, 11]], [1.0, 1.0, 2.0])
     # distortions in H: 2 (dropped), 20 (kept), 2 * 6 = 12 (kept)
     assert st.kept == 2 and sorted(map(tuple, st.h_added.tolist())) == [(0, 20), (5, 11)]
@@ -120,10 +121,13 @@ def test_congestion_bounds_the_condition_number():
     H = _path_of(60)
     k0 = relative_condition_number(A, H)
     chords = np.array([[i, i + 3] for i in range(0, 56)])
-    plain = DynamicSparsifier(A, H, distortion_threshold=8, congestion=False, seed=0)
+    plain = DynamicSparsifier(A, H, distortion_threshold=8, congestion=False, exchange=False,
+                              seed=0)  # fmt: skip
     plain.insert(chords)
     assert plain.stats[-1].kept == 0  # every chord alone has distortion 3 < 8
-    cong = DynamicSparsifier(A, H, distortion_threshold=8, seed=0)
+    # the bound needs the full congestion (weight 1) and H growing only
+    cong = DynamicSparsifier(A, H, distortion_threshold=8, congestion_weight=1.0,
+                             exchange=False, seed=0)  # fmt: skip
     st = cong.insert(chords)
     assert 0 < st.kept < len(chords)
     k_plain = plain.condition_number()
@@ -226,18 +230,23 @@ def test_state_round_trip_gives_identical_future_decisions():
 
 
 # -- quality: the issue's acceptance checks ----------------------------------------------------
-def _stream_check(A, seed=0):
+def _stream_check(A, seed=0, initial_density=None, bound_insert=1.5, bound_delete=1.5):
     g = as_graph(A)
-    dyn = DynamicSparsifier(A, target_condition=50, seed=seed, backend="cpu")
+    if initial_density is None:
+        dyn = DynamicSparsifier(A, target_condition=50, seed=seed, backend="cpu")
+    else:  # as the benchmark: GRASS at a density, K from its exact condition number
+        H0 = sparsify(A, target_density=initial_density, seed=seed).H
+        dyn = DynamicSparsifier(A, H0, seed=seed, backend="cpu")
     E, W = insertion_stream(A, int(0.25 * g.m), seed=seed + 1)
     for e, w in zip(batches(E, 10), batches(W, 10)):
         st = dyn.insert(e, w)
         assert st.seconds < 5
     G1 = dyn.graph
     assert as_graph(G1).m == g.m + len(E)
+    assert _connected(dyn.sparsifier) and _subgraph(G1, dyn.sparsifier)
     k_dyn = dyn.condition_number()
     k_static = relative_condition_number(G1, sparsify(G1, target_density=dyn.density, seed=0).H)
-    assert k_dyn <= 1.5 * k_static, (k_dyn, k_static, dyn.density)
+    assert k_dyn <= bound_insert * k_static, (k_dyn, k_static, dyn.density)
     D = deletion_stream(G1, int(0.05 * as_graph(G1).m), seed=seed + 2)
     for d in batches(D, 10):
         dyn.delete(d)
@@ -245,7 +254,7 @@ def _stream_check(A, seed=0):
     assert _connected(H2) and _subgraph(G2, H2)
     k_dyn2 = dyn.condition_number()
     k_static2 = relative_condition_number(G2, sparsify(G2, target_density=dyn.density, seed=0).H)
-    assert k_dyn2 <= 1.5 * k_static2, (k_dyn2, k_static2, dyn.density)
+    assert k_dyn2 <= bound_delete * k_static2, (k_dyn2, k_static2, dyn.density)
     return k_dyn, k_static, k_dyn2, k_static2
 
 
@@ -256,9 +265,79 @@ def test_dynamic_stays_within_1_5x_of_a_fresh_static_sparsifier(make):
     _stream_check(make())
 
 
+def test_dynamic_on_circuit_grids():
+    """Log-normal conductances (the circuit grid). Measured at 10^4 nodes: kappa ratio to
+    a fresh GRASS sparsifier 1.44 after the insertions and 1.56 after the deletions
+    (graph seed 1: 1.57 / 1.89; 10^5 nodes: 1.80 / 2.09), against 2.2 / 2.9 before the
+    cycle exchanges. The issue's 1.5x is not reached on this family: see
+    docs/sparsify.md. The bounds below hold what was measured, with a margin."""
+    A = circuit_grid(71, 71, layers=2, seed=0)
+    _stream_check(A, seed=0, initial_density=1.12, bound_insert=1.6, bound_delete=1.8)
+
+
+def test_exchanges_make_circuit_insertions_density_efficient():
+    """Against the paper's rule with the full congestion bound (the previous default):
+    the exchanges track a fresh sparsifier much more closely, at a lower density."""
+    A = circuit_grid(50, 50, layers=2, seed=3)
+    g = as_graph(A)
+    init = sparsify(A, target_density=1.12, seed=0)
+    E, W = insertion_stream(A, int(0.25 * g.m), seed=4)
+    out = {}
+    for name, opts in {
+        "old": dict(exchange=False, congestion_weight=1.0, distortion_factor=1.0),
+        "new": {},
+    }.items():
+        dyn = DynamicSparsifier(A, init.H, seed=0, backend="cpu", **opts)
+        for e, w in zip(batches(E, 10), batches(W, 10)):
+            dyn.insert(e, w)
+        G1, H1 = dyn.graph, dyn.sparsifier
+        assert _connected(H1) and _subgraph(G1, H1)
+        k_static = relative_condition_number(G1, sparsify(G1, target_density=dyn.density, seed=0).H)
+        out[name] = (dyn.condition_number() / k_static, dyn.density)
+        if name == "new":
+            assert sum(st.exchanged for st in dyn.stats) > 0
+    assert out["new"][0] < 0.8 * out["old"][0], out
+    assert out["new"][1] < out["old"][1], out
+
+
+def test_exchange_swaps_out_the_weakest_cycle_edge():
+    # H: the path 0-1-...-9 with a weak edge (4, 5); G: the path and the chord (0, 9)
+    n = 10
+    pe = np.stack([np.arange(n - 1), np.arange(1, n)], 1)
+    w = np.ones(n - 1)
+    w[4] = 0.5
+    A = from_edges(n, np.r_[pe, [[0, 9]]], np.r_[w, 1.0])
+    H = from_edges(n, pe, w)
+    dyn = DynamicSparsifier(A, H, distortion_threshold=10, seed=0, backend="cpu")
+    st = dyn.insert([[3, 6]], [5.0])
+    # distortion 5 * (1 + 2 + 1) = 20 >= K: the edge joins H; the cycle 3-4-5-6-3 then
+    # carries (4, 5) (weight 0.5 < 0.5 * 5) at distortion 0.5 * (4 + 0.2) - 1 = 1.1 < 0.6 K
+    assert st.kept == 1 and st.exchanged == 1
+    assert st.h_removed.tolist() == [[4, 5]]
+    Hn, Gn = dyn.sparsifier, dyn.graph
+    assert Hn[4, 5] == 0 and Gn[4, 5] == 0.5 and Hn[3, 6] == 5.0
+    assert dyn.n_edges_sparsifier == n - 1 and _connected(Hn) and _subgraph(Gn, Hn)
+    # G's flags follow: deleting (4, 5) from G now leaves H alone
+    st2 = dyn.delete([[4, 5]])
+    assert st2.deleted_from_h == 0 and st2.recovered == 0
+    # without exchanges the edge just joins H
+    dyn0 = DynamicSparsifier(A, H, distortion_threshold=10, exchange=False, seed=0)
+    st0 = dyn0.insert([[3, 6]], [5.0])
+    assert st0.kept == 1 and st0.exchanged == 0 and dyn0.n_edges_sparsifier == n
+    # nor when the weak edge is not clearly weaker than the new one (exchange_ratio)
+    dyn1 = DynamicSparsifier(A, H, distortion_threshold=10, exchange_ratio=0.05, seed=0)
+    assert dyn1.insert([[3, 6]], [5.0]).exchanged == 0
+
+
 @pytest.mark.slow
 def test_dynamic_quality_on_1e5_nodes():
     _stream_check(mesh_2d(316, 316, seed=0))
+
+
+@pytest.mark.slow
+def test_dynamic_quality_on_1e5_node_circuit():
+    A = circuit_grid(224, 224, layers=2, seed=0)
+    _stream_check(A, initial_density=1.12, bound_insert=1.9, bound_delete=2.2)
 
 
 def test_exact_detours_are_shortest_resistance_paths():
