@@ -207,7 +207,7 @@ class Study:
         """Queue the estimate job; returns a :class:`service.client.Job`.
 
         ``options``: ``estimator`` ("plugin" | "iht"), ``threshold`` ("topk" | "soft"),
-        ``lam``, ``min_eig``, ``time_limit``. ``public_X`` is required for
+        ``lam``, ``min_eig``, ``noise_floor``, ``time_limit``. ``public_X`` is required for
         ``nldp_public`` studies (uploaded when large).
         """
         from .client import Job
