@@ -59,9 +59,7 @@ def _components(mask: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
     return [np.asarray(c, dtype=np.float64) for c in cents], [int(a) for a in areas]
 
 
-def detection_counts(
-    pred: np.ndarray, gt: np.ndarray, dist: float = 3.0
-) -> tuple[int, int, int]:
+def detection_counts(pred: np.ndarray, gt: np.ndarray, dist: float = 3.0) -> tuple[int, int, int]:
     """(targets, detected targets, false-alarm pixels) for one 2-D image."""
     gt_c, _ = _components(gt)
     pr_c, pr_a = _components(pred)

@@ -350,17 +350,16 @@ class RPCANetModel:
         return cls(net=net, config=cfg, meta=json.loads(obj.get("meta", "{}")), name=name)
 
     @torch.no_grad()
-    def predict(
-        self, images: Any, device: str = "cpu", batch_size: int = 8
-    ) -> Any:
+    def predict(self, images: Any, device: str = "cpu", batch_size: int = 8) -> Any:
         """Object probabilities for a float (N, H, W) numpy array (returns float32 numpy)."""
         import numpy as np
 
         net = self.net.to(device).eval()
         out = np.empty(images.shape, dtype=np.float32)
         for s in range(0, images.shape[0], batch_size):
-            x = torch.as_tensor(np.ascontiguousarray(images[s : s + batch_size]),
-                                dtype=torch.float32, device=device)[:, None]
+            x = torch.as_tensor(
+                np.ascontiguousarray(images[s : s + batch_size]), dtype=torch.float32, device=device
+            )[:, None]
             logits, _ = net(normalize(x))
             out[s : s + batch_size] = torch.sigmoid(logits)[:, 0].cpu().numpy()
         return out

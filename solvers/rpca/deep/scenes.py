@@ -62,8 +62,9 @@ class SceneSet:
 
 
 # -- textures ---------------------------------------------------------------------------------
-def _powerlaw(rng: np.random.Generator, shape: tuple[int, int], beta: float,
-              aniso: float = 1.0) -> np.ndarray:
+def _powerlaw(
+    rng: np.random.Generator, shape: tuple[int, int], beta: float, aniso: float = 1.0
+) -> np.ndarray:
     """Gaussian random field with power spectrum ~ 1/f^beta, zero mean, unit std."""
     h, w = shape
     fy = np.fft.fftfreq(h)[:, None]
@@ -123,7 +124,7 @@ def _ground(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
         off = rng.uniform(-0.4, 0.4) * max(h, w)
         dist = np.abs((yy - h / 2) * np.cos(ang) - (xx - w / 2) * np.sin(ang) - off)
         width = rng.uniform(0.8, 2.0)
-        g = g + rng.choice([-1.0, 1.0]) * rng.uniform(0.03, 0.1) * np.exp(-(dist / width) ** 2)
+        g = g + rng.choice([-1.0, 1.0]) * rng.uniform(0.03, 0.1) * np.exp(-((dist / width) ** 2))
     return g
 
 
@@ -135,8 +136,9 @@ def _gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
 
 def background(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """One target-free background (before sensor noise), values ~[0, 1]."""
-    kind = rng.choice(["clouds", "sea", "ground", "sky_sea", "sky_ground"],
-                      p=[0.3, 0.15, 0.2, 0.15, 0.2])
+    kind = rng.choice(
+        ["clouds", "sea", "ground", "sky_sea", "sky_ground"], p=[0.3, 0.15, 0.2, 0.15, 0.2]
+    )
     h, w = shape
     if kind == "clouds":
         bg = _clouds(rng, shape)
@@ -254,7 +256,7 @@ def make_scenes(
         scene_bg = _gaussian_blur(bg, optics) + noise_img
         tgt_img = np.zeros((h, w))
         mask = np.zeros((h, w), dtype=bool)
-        hi_t = max(n_targets[0], int(round(n_targets[1] * min(1.0, area_scale ** 0.5))))
+        hi_t = max(n_targets[0], int(round(n_targets[1] * min(1.0, area_scale**0.5))))
         k = int(rng.integers(n_targets[0], hi_t + 1))
         targets: list[dict] = []
         tries = 0
@@ -267,8 +269,7 @@ def make_scenes(
             if ys.min() < 3 or xs.min() < 3 or ys.max() >= h - 3 or xs.max() >= w - 3:
                 continue
             # keep targets apart (distinct components, >= 8 px between centres)
-            if any(abs(t["center"][0] - cy) < 8 and abs(t["center"][1] - cx) < 8
-                   for t in targets):
+            if any(abs(t["center"][0] - cy) < 8 and abs(t["center"][1] - cx) < 8 for t in targets):
                 continue
             mu, sd = _local_stats(scene_bg, cy, cx)
             scr = float(np.exp(rng.uniform(np.log(scr_range[0]), np.log(scr_range[1]))))
@@ -284,8 +285,14 @@ def make_scenes(
             tgt_img += amp * one
             mask[ys, xs] = True
             targets.append(
-                {"center": (cy, cx), "pixels": npix, "scr": scr, "amplitude": amp,
-                 "local_mean": mu, "local_std": sd}
+                {
+                    "center": (cy, cx),
+                    "pixels": npix,
+                    "scr": scr,
+                    "amplitude": amp,
+                    "local_mean": mu,
+                    "local_std": sd,
+                }
             )
         img = scene_bg + tgt_img
         images[i] = img

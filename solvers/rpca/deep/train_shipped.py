@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", type=Path, default=None, help="continue from this model file")
+    ap.add_argument("--lr", type=float, default=RECIPE["train"]["lr"])
+    ap.add_argument("--lr-final", type=float, default=RECIPE["train"]["lr_final"])
+    ap.add_argument("--seed", type=int, default=RECIPE["train"]["seed"])
+    ap.add_argument("--val-scenes", type=int, default=RECIPE["train"]["val_scenes"])
     ap.add_argument("--heldout", type=int, default=100, help="held-out scenes to score (0: none)")
     args = ap.parse_args(argv)
 
@@ -62,10 +67,27 @@ def main(argv: list[str] | None = None) -> int:
     log_path = args.out / "train_log.jsonl"
     log = log_path.open("w")
     net_cfg = NetConfig(**RECIPE["net"])
-    cfg = TrainConfig(**{**RECIPE["train"], "steps": args.steps, "seconds": args.seconds})
+    cfg = TrainConfig(
+        **{
+            **RECIPE["train"],
+            "steps": args.steps,
+            "seconds": args.seconds,
+            "lr": args.lr,
+            "lr_final": args.lr_final,
+            "seed": args.seed,
+            "val_scenes": args.val_scenes,
+        }
+    )
+    init = None
+    if args.init is not None:
+        from .network import RPCANetModel
+
+        init = RPCANetModel.from_bytes(args.init.read_bytes(), name=str(args.init))
+        net_cfg = init.config
     meta = {
         "trained_with": "solvers.rpca.deep.train_shipped",
         "recipe": {"net": asdict(net_cfg), "train": asdict(cfg)},
+        "init": str(args.init) if args.init else None,
         "device": args.device,
         "threads": args.threads,
         "torch": torch.__version__,
@@ -86,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         model.meta = {**meta, "best_step": step, "val": sc}
         model.save(args.out / "default.pt")
 
-    model, hist = train(net_cfg, cfg, callback=cb, device=args.device, on_best=on_best)
+    model, hist = train(net_cfg, cfg, init=init, callback=cb, device=args.device, on_best=on_best)
     model.meta = {
         **meta,
         "best_step": hist["best_step"],

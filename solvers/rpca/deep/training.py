@@ -135,8 +135,9 @@ def soft_iou_loss(p: Any, t: Any, smooth: float = 1.0) -> Any:
     return 1.0 - ((inter + smooth) / (union + smooth)).mean()
 
 
-def evaluate(model: Any, images: np.ndarray, masks: np.ndarray, threshold: float = 0.5,
-             device: str = "cpu") -> dict[str, float]:
+def evaluate(
+    model: Any, images: np.ndarray, masks: np.ndarray, threshold: float = 0.5, device: str = "cpu"
+) -> dict[str, float]:
     """Scores (IoU, nIoU, Pd, Fa, F1) of ``model`` on images with ground-truth masks."""
     from .metrics import score_masks
 
@@ -203,8 +204,9 @@ def train(
         pool = ScenePool(images, masks, cfg, rng)
         val = None
         if images is None and cfg.val_scenes > 0 and cfg.val_every > 0:
-            vs = make_scenes(cfg.val_scenes, (cfg.val_size, cfg.val_size),
-                             seed=cfg.seed + 7_777_777)
+            vs = make_scenes(
+                cfg.val_scenes, (cfg.val_size, cfg.val_size), seed=cfg.seed + 7_777_777
+            )
             val = (vs.images, vs.masks)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
