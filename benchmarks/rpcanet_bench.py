@@ -103,8 +103,9 @@ def main() -> None:
     for (dev, bs), fps in speed.items():
         print(f"frames/s 256x256 {dev} batch {bs}: {fps:.2f}")
     cpu1 = speed[("cpu", 1)]
-    print(f"IPI s/frame {t_ipi:.2f}; network CPU s/frame {1 / cpu1:.3f}; "
-          f"speed-up {t_ipi * cpu1:.1f}x")
+    print(
+        f"IPI s/frame {t_ipi:.2f}; network CPU s/frame {1 / cpu1:.3f}; speed-up {t_ipi * cpu1:.1f}x"
+    )
     print(f"load average at start {load}, end {os.getloadavg()}; torch threads {args.threads}")
 
     import matplotlib
@@ -116,8 +117,12 @@ def main() -> None:
     fig, ax = plt.subplots(k, 4, figsize=(12, 3 * k))
     for i in range(k):
         for j, (im, title) in enumerate(
-            [(hs.images[i], "image"), (hs.masks[i], "ground truth"),
-             (prob[i] > 0.5, "RPCANet++"), (ipi_masks[i], "IPI")]
+            [
+                (hs.images[i], "image"),
+                (hs.masks[i], "ground truth"),
+                (prob[i] > 0.5, "RPCANet++"),
+                (ipi_masks[i], "IPI"),
+            ]
         ):
             a = ax[i, j]
             a.imshow(im, cmap="gray", interpolation="nearest")

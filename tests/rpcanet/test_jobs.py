@@ -143,3 +143,18 @@ def test_bad_segment_jobs_are_422(api, inputs, params, field):
     r = api.post("/api/v1/jobs", json=body, headers=H)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == field, r.json()
+
+
+def test_cli_train_rpcanet_writes_a_usable_model(tmp_path, capsys):
+    from service.cli import main
+
+    out = tmp_path / "model.pt"
+    args = ["train", "rpcanet", "-o", str(out), "--backend", "cpu"]
+    for k, v in {**TRAIN, "steps": 2, "val_every": 0}.items():
+        args += [f"--{k.replace('_', '-')}", str(v)]
+    assert main(args) == 0
+    assert out.stat().st_size > 1000
+    img = make_scenes(1, (32, 32), seed=1).images[0]
+    from solvers.rpca import segment
+
+    assert segment(img, model=str(out)).masks.shape == (32, 32)
