@@ -305,7 +305,7 @@ def make_scenes(
 def heldout_set(n: int = HELDOUT_SIZE, shape: tuple[int, int] = HELDOUT_SHAPE) -> SceneSet:
     """The fixed, seeded held-out acceptance set (100 scenes of 256×256 by default).
 
-    The first ``n`` scenes of a smaller request are *not* the first scenes of the full
-    set (the seed stream differs); use the full set for reported numbers.
+    ``heldout_set(n)`` for a smaller ``n`` gives the first ``n`` scenes of the full set
+    (one seeded stream); report numbers on the full set.
     """
     return make_scenes(n, shape, seed=HELDOUT_SEED)
