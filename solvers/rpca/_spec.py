@@ -1,4 +1,4 @@
-"""Registration of the RPCA solvers ("rpca", "rpca_video")."""
+"""Registration of the RPCA solvers ("rpca", "rpca_video", "rpca_segment", "rpcanet_train")."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from solvers._registry import InputSpec, SolverSpec, register
 
+from .deep.params import RPCANetTrainParams, SegmentParams
 from .params import RPCAParams, RPCAVideoParams
 
 _REFERENCES = (
@@ -124,5 +125,148 @@ RPCA_VIDEO_SPEC = register(
         + (
             "Candès, Li, Ma, Wright (2011), Sec. 4.2: background modelling from surveillance video",
         ),
+    )
+)
+
+
+# -- RPCANet++ (solvers.rpca.deep; torch imported lazily) -------------------------------------
+_DEEP_REFERENCES = (
+    "Wu, Zhang, Wang, Xiao, Chen, Zhang, Yang (2025) RPCANet++: Deep interpretable robust "
+    "PCA for sparse object segmentation, arXiv:2508.04190",
+    "Wu, Zhang, Zhang, Chen, Yang (2024) RPCANet: Deep unfolding RPCA based infrared small "
+    "target detection, WACV 2024",
+)
+
+
+def _solve_segment(inputs: dict[str, Any], params: Any, backend, callback):  # noqa: ANN001
+    from .deep.segment import segment
+
+    model = inputs.get("model")
+    return segment(
+        inputs["images"],
+        model=model if model is not None else params.model,
+        threshold=params.threshold,
+        backend=backend,
+        batch_size=params.batch_size,
+        callback=callback,
+    )
+
+
+def _validate_segment(inputs: dict[str, Any], params: Any) -> None:
+    from .deep.models import load_model
+    from .deep.segment import check_images
+
+    check_images(inputs["images"])
+    model = inputs.get("model")
+    load_model(model if model is not None else params.model)
+
+
+def _estimate_segment(inputs: dict[str, Any], params: Any) -> int:
+    x = inputs["images"]
+    per_image = int(x.size // max(x.shape[0], 1)) if x.ndim == 3 else int(x.size)
+    # float32 activations: ~10 maps of 16 channels live at once per image in a batch
+    return int(12 * x.size + 4 * 16 * 10 * per_image * params.batch_size)
+
+
+def _solve_train(inputs: dict[str, Any], params: Any, backend, callback):  # noqa: ANN001
+    from .deep.training_job import train_job
+
+    return train_job(inputs, params, backend, callback)
+
+
+def _validate_train(inputs: dict[str, Any], params: Any) -> None:
+    from .deep.training_job import check_training_data
+
+    check_training_data(inputs)
+    if inputs.get("model") is not None:
+        from .deep.models import load_model
+
+        load_model(inputs["model"])
+
+
+def _estimate_train(inputs: dict[str, Any], params: Any) -> int:
+    pool = 4 * params.pool * params.scene_size**2 * 2
+    acts = 4 * params.batch_size * params.crop**2 * params.channels * 60 * params.stages
+    return int(pool + acts)
+
+
+RPCA_SEGMENT_SPEC = register(
+    SolverSpec(
+        name="rpca_segment",
+        version="1.0.0",
+        family="rpca",
+        summary=(
+            "RPCANet++ (deep-unfolded robust PCA) small-object segmentation: per-pixel "
+            "object probabilities and masks of grey images (e.g. infrared small targets)."
+        ),
+        params_model=SegmentParams,
+        inputs=(
+            InputSpec(
+                "images",
+                "dense",
+                ndim=(2, 3),
+                dtype="real",
+                description="(H, W) or (N, H, W) grey images, any scale",
+            ),
+            InputSpec(
+                "model",
+                "bytes",
+                dtype="any",
+                required=False,
+                description="a trained model (bytes from rpcanet_train); overrides params.model",
+            ),
+        ),
+        outputs=("probabilities", "masks"),
+        solve=_solve_segment,
+        backends=("cpu", "gpu"),
+        estimate_bytes=_estimate_segment,
+        validate=_validate_segment,
+        requires=("torch",),
+        references=_DEEP_REFERENCES,
+    )
+)
+
+RPCANET_TRAIN_SPEC = register(
+    SolverSpec(
+        name="rpcanet_train",
+        version="1.0.0",
+        family="rpca",
+        summary=(
+            "Train an RPCANet++ network on generated infrared scenes or on uploaded images "
+            "+ masks (SoftIoU + BCE loss, Adam); output 'model' is the saved model (bytes)."
+        ),
+        params_model=RPCANetTrainParams,
+        inputs=(
+            InputSpec(
+                "images",
+                "dense",
+                ndim=(2, 3),
+                dtype="real",
+                required=False,
+                description="training images (N, H, W); with 'masks'",
+            ),
+            InputSpec(
+                "masks",
+                "dense",
+                ndim=(2, 3),
+                dtype="any",
+                required=False,
+                description="object masks (bool or 0/1), shape of 'images'",
+            ),
+            InputSpec(
+                "model",
+                "bytes",
+                dtype="any",
+                required=False,
+                description="continue training this model (bytes from a previous job)",
+            ),
+        ),
+        outputs=("model",),
+        solve=_solve_train,
+        backends=("cpu", "gpu"),
+        estimate_bytes=_estimate_train,
+        validate=_validate_train,
+        requires=("torch",),
+        references=_DEEP_REFERENCES,
     )
 )
