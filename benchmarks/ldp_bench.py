@@ -119,6 +119,19 @@ def part_throughput(args: argparse.Namespace) -> list[dict]:
     _, w, c = _best(sdk_batches)
     rows.append({"method": f"NumPy randomizer (SDK), batches of {bs} (out= reused)",
                  "threads": 1, "reports": m, "wall_s": w, "cpu_s": c})  # fmt: skip
+    if args.threads > 1:
+        bt = min(m, 4 * rz.PARALLEL_CHUNK)  # whole chunks per batch
+        tbuf = np.empty((bt, lay.width))
+
+        def sdk_threaded() -> None:
+            for a in range(0, m, bt):
+                e = min(bt, m - a)
+                rz.randomize_nldp(X[a : a + e], y[a : a + e], epsilon=4.0, bounds=b, rng=rng,
+                                  out=tbuf[:e], workers=args.threads)  # fmt: skip
+
+        _, w, c = _best(sdk_threaded)
+        rows.append({"method": f"NumPy randomizer (SDK), workers={args.threads}, batches of {bt}",
+                     "threads": args.threads, "reports": m, "wall_s": w, "cpu_s": c})  # fmt: skip
     _, w, c = _best(rz.randomize_nldp, X, y, epsilon=4.0, bounds=b, rng=rng)
     rows.append({"method": f"NumPy randomizer (SDK), one call, fresh {m * lay.width * 8 >> 20} MiB "
                  "output", "threads": 1, "reports": m, "wall_s": w, "cpu_s": c})  # fmt: skip

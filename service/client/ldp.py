@@ -114,11 +114,14 @@ class Study:
         *,
         rng: np.random.Generator | None = None,
         theta: Any = None,
+        workers: int | None = None,
     ) -> np.ndarray:
         """Run the study's ε-LDP randomizer on ``(x, y)`` locally (nothing is sent).
 
         ``x`` is one owner's ``(d,)`` vector or ``(m, d)`` for m owners; ``theta`` is the
         interactive round's iterate. ``rng`` defaults to a fresh, OS-seeded generator.
+        ``workers`` randomizes a large batch on that many threads (independently seeded
+        chunks, see :func:`solvers.ldp.randomizers.parallel_rows`).
         """
         rz = randomizers()
         c = self.config
@@ -132,6 +135,7 @@ class Study:
             "rng": rng,
             "mechanism": c["mechanism"],
             "delta": c.get("delta"),
+            "workers": workers,
         }
         if self.protocol == "nldp":
             return rz.randomize_nldp(x, y, split=c["split"], **kw)
@@ -148,8 +152,11 @@ class Study:
         *,
         rng: np.random.Generator | None = None,
         batch_id: str | None = None,
+        workers: int | None = None,
     ) -> dict[str, Any]:
         """Randomize ``(x, y)`` here and post the reports (one per owner).
+
+        ``workers``: threads for the local randomizer (see :meth:`randomize`).
 
         For an interactive study the open round's iterate is fetched first and the
         reports are tagged with that round.
@@ -166,7 +173,7 @@ class Study:
         if self.protocol == "interactive":
             it = self.iterate()
             round_, theta = it["round"], it["theta"]
-        reports = self.randomize(x, y, rng=rng, theta=theta)
+        reports = self.randomize(x, y, rng=rng, theta=theta, workers=workers)
         return self.post_reports(reports, round=round_, batch_id=batch_id)
 
     def post_reports(

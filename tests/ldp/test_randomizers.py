@@ -396,3 +396,32 @@ def test_sdk_loads_the_randomizers_without_scipy_numba_or_solvers():
     assert not {"scipy", "numba", "solvers", "fastapi", "sqlalchemy", "pydantic"} & set(
         info["mods"]
     )
+
+
+@pytest.mark.parametrize("protocol", ["nldp", "nldp_public", "interactive"])
+def test_threaded_randomizers_are_worker_count_free_and_chunkwise_correct(protocol, monkeypatch):
+    monkeypatch.setattr(rz, "PARALLEL_CHUNK", 700)  # several chunks on a small batch
+    rng = np.random.default_rng(3)
+    m, d = 2500, 4
+    X = rng.standard_normal((m, d))  # noqa: N806
+    y = X[:, 1] + 0.1 * rng.standard_normal(m)
+    b = rz.Bounds(r=2.0, tau_x=1.5, tau_y=1.5)
+    theta = np.array([0.5, -0.2, 0.0, 0.1])
+
+    def run(rng, workers, a=0, e=m):  # noqa: ANN001, ANN202
+        kw = {"epsilon": 2.0, "bounds": b, "rng": rng, "workers": workers}
+        if protocol == "nldp":
+            return rz.randomize_nldp(X[a:e], y[a:e], **kw)
+        if protocol == "nldp_public":
+            return rz.randomize_public(X[a:e], y[a:e], **kw)
+        return rz.randomize_gradient(X[a:e], y[a:e], theta, **kw)
+
+    ref = run(np.random.default_rng(11), 1)
+    for w in (2, 3, 8):
+        np.testing.assert_array_equal(run(np.random.default_rng(11), w), ref)
+    # chunk c is the single-stream release of its rows with the c-th spawned child
+    children = np.random.default_rng(11).spawn(4)
+    for c, (a, e) in enumerate([(0, 700), (700, 1400), (1400, 2100), (2100, 2500)]):
+        np.testing.assert_array_equal(ref[a:e], run(children[c], None, a, e))
+    with pytest.raises(ValueError, match="workers"):
+        run(np.random.default_rng(1), 0)

@@ -96,11 +96,14 @@ def test_nldp_study_end_to_end_in_process(api):
     batches = []
     for j, a in enumerate(range(0, 30_000, 7_500)):
         rng = np.random.default_rng(j)
-        out = st.contribute(X[a : a + 7500], y[a : a + 7500], rng=rng, batch_id=f"b{j}")
+        w = 2 if j == 3 else None  # the last batch randomized on two threads
+        out = st.contribute(X[a : a + 7500], y[a : a + 7500], rng=rng, batch_id=f"b{j}",
+                            workers=w)  # fmt: skip
         assert out["accepted"] == 7500 and out["replay"] is False
         b = rz.Bounds(cfg["r"], cfg["tau_x"], cfg["tau_y"])
         batches.append(rz.randomize_nldp(X[a : a + 7500], y[a : a + 7500], epsilon=3.0,
-                                         bounds=b, rng=np.random.default_rng(j)))  # fmt: skip
+                                         bounds=b, rng=np.random.default_rng(j),
+                                         workers=w))  # fmt: skip
     # a retried batch is counted once
     again = st.post_reports(batches[0], batch_id="b0")
     assert again["replay"] is True and again["n_reports"] == 30_000
