@@ -49,6 +49,7 @@ class TrainConfig:
     val_size: int = 256
     seconds: float | None = None
     weight_decay: float = 0.0
+    scr_range: tuple[float, float] | None = None
 
 
 def _normalize_np(img: np.ndarray) -> np.ndarray:
@@ -83,7 +84,8 @@ class ScenePool:
     def _gen(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         self._gen_seed += 1
         sz = self.cfg.scene_size
-        s = make_scenes(n, (sz, sz), seed=self._gen_seed)
+        kw = {} if self.cfg.scr_range is None else {"scr_range": tuple(self.cfg.scr_range)}
+        s = make_scenes(n, (sz, sz), seed=self._gen_seed, **kw)
         return _normalize_np(s.images), s.masks
 
     def _index_targets(self) -> None:
