@@ -5,10 +5,10 @@ scenes (most centred near a target), flips and 90° rotations; loss
 ``SoftIoU(sigmoid(O_K), mask) + bce_weight * BCE + mse_weight * MSE(D_K, image)``
 (authors: SoftIoU + 0.01 MSE; the BCE term helps the tiny targets early on); Adam with a
 cosine learning-rate decay; the scene pool is refreshed with new generated scenes as
-training goes (no scene is seen often); the best checkpoint on a validation set (IoU,
-then Pd) is kept. ``scr_range`` (default: the generator's 2–10) draws the generated
-training scenes' targets from another signal-to-clutter range, e.g. to oversample the dim
-targets; validation always uses the generator's default range.
+training goes (no scene is seen often); the best checkpoint on a validation set
+(largest IoU + Pd, then Pd) is kept. ``scr_range`` (default: the generator's 2–10) draws
+the generated training scenes' targets from another signal-to-clutter range, e.g. to
+oversample the dim targets; validation always uses the generator's default range.
 
 References
 ----------
