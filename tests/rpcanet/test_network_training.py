@@ -87,3 +87,23 @@ def test_segment_shapes_and_bytes_model():
     r3 = segment(np.stack([img, img]), model=np.frombuffer(m.to_bytes(), np.uint8))
     assert r3.probabilities.shape == (2, 48, 64)
     assert np.allclose(r3.probabilities[0], r.probabilities, atol=1e-6)
+
+
+def test_training_pool_scr_range_reaches_the_generator(monkeypatch):
+    import solvers.rpca.deep.training as tr
+
+    seen = []
+    real = tr.make_scenes
+
+    def spy(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        seen.append(kw.get("scr_range"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(tr, "make_scenes", spy)
+    rng = np.random.default_rng(0)
+    tr.ScenePool(None, None, TrainConfig(pool=2, scene_size=32, scr_range=(2.0, 3.0)), rng)
+    tr.ScenePool(None, None, TrainConfig(pool=2, scene_size=32), rng)
+    assert seen == [(2.0, 3.0), None]
+    s = real(40, (64, 64), seed=3, scr_range=(2.0, 3.0))
+    scr = [t["scr"] for ts in s.targets for t in ts]
+    assert scr and min(scr) >= 2.0 and max(scr) <= 3.0

@@ -53,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr-final", type=float, default=RECIPE["train"]["lr_final"])
     ap.add_argument("--seed", type=int, default=RECIPE["train"]["seed"])
     ap.add_argument("--val-scenes", type=int, default=RECIPE["train"]["val_scenes"])
+    ap.add_argument(
+        "--scr",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LO", "HI"),
+        help="SCR range of the generated training scenes (default: the generator's 2-10)",
+    )
     ap.add_argument("--heldout", type=int, default=100, help="held-out scenes to score (0: none)")
     args = ap.parse_args(argv)
 
@@ -76,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             "lr_final": args.lr_final,
             "seed": args.seed,
             "val_scenes": args.val_scenes,
+            "scr_range": tuple(args.scr) if args.scr else None,
         }
     )
     init = None

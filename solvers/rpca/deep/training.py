@@ -5,8 +5,10 @@ scenes (most centred near a target), flips and 90° rotations; loss
 ``SoftIoU(sigmoid(O_K), mask) + bce_weight * BCE + mse_weight * MSE(D_K, image)``
 (authors: SoftIoU + 0.01 MSE; the BCE term helps the tiny targets early on); Adam with a
 cosine learning-rate decay; the scene pool is refreshed with new generated scenes as
-training goes (no scene is seen often); the best checkpoint on a validation set (IoU,
-then Pd) is kept.
+training goes (no scene is seen often); the best checkpoint on a validation set
+(largest IoU + Pd, then Pd) is kept. ``scr_range`` (default: the generator's 2–10) draws
+the generated training scenes' targets from another signal-to-clutter range, e.g. to
+oversample the dim targets; validation always uses the generator's default range.
 
 References
 ----------
@@ -49,6 +51,7 @@ class TrainConfig:
     val_size: int = 256
     seconds: float | None = None
     weight_decay: float = 0.0
+    scr_range: tuple[float, float] | None = None
 
 
 def _normalize_np(img: np.ndarray) -> np.ndarray:
@@ -83,7 +86,8 @@ class ScenePool:
     def _gen(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         self._gen_seed += 1
         sz = self.cfg.scene_size
-        s = make_scenes(n, (sz, sz), seed=self._gen_seed)
+        kw = {} if self.cfg.scr_range is None else {"scr_range": tuple(self.cfg.scr_range)}
+        s = make_scenes(n, (sz, sz), seed=self._gen_seed, **kw)
         return _normalize_np(s.images), s.masks
 
     def _index_targets(self) -> None:
