@@ -54,6 +54,7 @@ class Level:
     wmax: np.ndarray  # (n_l,) 2 / Σ_j |A_ij|: the largest convergent Jacobi weight × D⁻¹
     geometry: np.ndarray  # (2, *shape) float32: fluid fraction, Dirichlet share
     P: Any = None  # CSR (n_l × n_{l+1}): interpolation from the next coarser level
+    R: Any = None  # CSR (n_{l+1} × n_l): restriction Pᵀ
     coarse_inv: np.ndarray | None = None  # dense pseudo-inverse on the coarsest level
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -164,6 +165,7 @@ def build_hierarchy(
         lvl.P = P
         R = P.T.tocsr()  # noqa: N806
         R.sort_indices()
+        lvl.R = R
         Al = (R @ (Al @ P)).tocsr()  # noqa: N806 - Galerkin
         idx, omega, dsh, shape = cidx, om_c, d_c, cshape
     dense = levels[-1].A.toarray()
@@ -200,13 +202,16 @@ def _jacobi(indptr, indices, data, x, r, wd, out):
 
 
 class _CSR32:
+    """Float32 copy of the values of a CSR matrix; the index arrays are shared."""
+
     __slots__ = ("indptr", "indices", "data", "scipy")
 
     def __init__(self, M: Any) -> None:  # noqa: N803
-        M = scipy.sparse.csr_matrix(M)  # noqa: N806
-        self.indptr = np.ascontiguousarray(M.indptr, dtype=np.int64)
-        self.indices = np.ascontiguousarray(M.indices, dtype=np.int64)
-        self.data = np.ascontiguousarray(M.data, dtype=np.float32)
+        if not scipy.sparse.isspmatrix_csr(M):
+            M = scipy.sparse.csr_matrix(M)  # noqa: N806
+        self.indptr = M.indptr
+        self.indices = M.indices
+        self.data = M.data.astype(np.float32)
         self.scipy = scipy.sparse.csr_matrix(
             (self.data, M.indices, M.indptr), shape=M.shape, copy=False
         )
@@ -229,7 +234,7 @@ class CPUVCycle:
         self.nu = int(wd[0].shape[0]) if len(levels) > 1 else 0
         self.A = [_CSR32(lv.A) for lv in levels[:-1]]
         self.P = [_CSR32(lv.P) for lv in levels[:-1]]
-        self.R = [_CSR32(lv.P.T) for lv in levels[:-1]]
+        self.R = [_CSR32(lv.R if lv.R is not None else lv.P.T) for lv in levels[:-1]]
         self.wd = [np.ascontiguousarray(w, dtype=np.float32) for w in wd]
         self.coarse = np.ascontiguousarray(levels[-1].coarse_inv, dtype=np.float32)
         self.tmp = [

@@ -431,7 +431,7 @@ class VCycleNet(nn.Module):
             else:
                 d["A"] = sparse(lv.A)
                 d["P"] = sparse(lv.P)
-                d["R"] = sparse(lv.P.T)
+                d["R"] = sparse(lv.R if lv.R is not None else lv.P.T)
             out.append(d)
         return {"levels": out, "fine_index": out[0]["index"]}
 
