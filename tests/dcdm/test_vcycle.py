@@ -58,10 +58,10 @@ def test_hierarchy_is_galerkin_with_constant_preserving_transfers(shape, layout,
         Uc = U[fine.index][:, coarse.index] @ scipy.sparse.diags(om[coarse.index])  # noqa: N806
         P = scipy.sparse.diags(1 / np.asarray(Uc.sum(axis=1)).ravel()) @ Uc  # noqa: N806
         assert abs(P - fine.P).max() < 1e-6
-        np.testing.assert_allclose(np.asarray(fine.P.sum(axis=1)).ravel(), 1.0, atol=1e-12)
-        G = (P.T @ fine.A @ P).tocsr()  # noqa: N806
+        np.testing.assert_allclose(np.asarray(fine.P.sum(axis=1)).ravel(), 1.0, atol=1e-6)
+        G = (P.T @ fine.A.astype(np.float64) @ P).tocsr()  # noqa: N806
         assert abs(G - coarse.A).max() < 1e-5 * abs(coarse.A).max()
-        assert abs(coarse.A - coarse.A.T).max() < 1e-12 * abs(coarse.A).max()
+        assert abs(coarse.A - coarse.A.T).max() < 1e-6 * abs(coarse.A).max()  # float32
         assert (coarse.wmax > 0).all()
 
 
