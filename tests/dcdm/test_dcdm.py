@@ -144,6 +144,6 @@ def test_iterations_grow_much_slower_than_cg_from_32_to_128(iterations_32_to_128
 
 @pytest.mark.slow
 def test_iterations_nearly_flat_from_32_to_128(iterations_32_to_128):
-    # issue 9: nearly flat counts 32³ -> 128³ (V-cycle net: 6 -> 6 -> 7 measured)
+    # issue 9: nearly flat counts 32³ -> 128³ (V-cycle net: 6 -> 6 -> 6 measured)
     it_d, _ = iterations_32_to_128
     assert it_d[128] <= 1.3 * it_d[32] and it_d[128] <= it_d[32] + 2, it_d
