@@ -600,13 +600,18 @@ class NetworkDirection:
     (``torch.from_numpy``), CuPy arrays to torch on CUDA through DLPack (no copy), and
     the direction comes back the same way. The geometry gates are computed once.
 
+    The V-cycle net runs on the host through :class:`~solvers.dcdm.multigrid.CPUVCycle`
+    (float32 SciPy / Numba kernels) and on CUDA through the torch module itself.
+
     Parameters
     ----------
     model : DCDMModel
     op : solvers.dcdm.system.Operator
+    torch_path : bool
+        Use the torch module on the CPU too (the GPU code path; for tests).
     """
 
-    def __init__(self, model: DCDMModel, op: Any) -> None:
+    def __init__(self, model: DCDMModel, op: Any, *, torch_path: bool = False) -> None:
         self.op = op
         self.shape = tuple(op.grid_shape)
         # CuPy arrays go to CUDA torch; NumPy arrays (CPU, or the CUDA simulator) stay on
@@ -631,10 +636,11 @@ class NetworkDirection:
                 op.an.A, self.shape, active, share, coarsest=self.net.config.coarsest
             )
             self.n_levels = len(levels)
-            prep = self.net.prepare(levels, self.device, matrices=self.gpu)
+            on_torch = self.gpu or torch_path
+            prep = self.net.prepare(levels, self.device, matrices=on_torch)
             with torch.inference_mode():
                 wd = self.net.smoother_weights(prep)
-            if self.gpu:
+            if on_torch:
                 self.prep, self.wd = prep, wd
             else:  # fused float32 kernels on the host
                 self.cpu_cycle = CPUVCycle(levels, [w.numpy() for w in wd])

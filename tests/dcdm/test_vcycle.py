@@ -169,3 +169,42 @@ class _Scaled(VCycleNet):
 
     def forward(self, r, prep, wd=None):
         return self.c * self.inner(r, prep, wd)
+
+
+def test_torch_code_path_gives_the_same_iterates_as_the_cpu_kernels():
+    # the GPU runs the torch module; here the same module on the CPU
+    from solvers._backend import get_backend
+    from solvers.dcdm.krylov import conjugate_directions
+    from solvers.dcdm.network import NetworkDirection
+    from solvers.dcdm.system import Operator
+
+    s, b = smoke_problem((20, 18, 16), layout="boxes", seed=6, boundary="neumann")
+    model = load_model("poisson3d", 3)
+    out = []
+    for torch_path in (False, True):
+        op = Operator(analyze(s), get_backend("cpu"))
+        direction = NetworkDirection(model, op, torch_path=torch_path)
+        assert (direction.cpu_cycle is None) == torch_path
+        out.append(conjugate_directions(op, b.copy(), direction, rtol=1e-8, maxiter=100))
+    assert out[0].converged and out[1].converged
+    assert abs(out[0].n_iter - out[1].n_iter) <= 1
+    assert np.linalg.norm(out[0].x - out[1].x) <= 1e-6 * np.linalg.norm(out[0].x)
+
+
+@pytest.mark.parametrize("params", [{"arch": "bpx", "channels": 2}, {"unroll": 2, "nu": 2}])
+def test_train_job_architectures_and_unrolled_loss(params):
+    import solvers
+
+    res = solvers.run(
+        "dcdm_train",
+        {},
+        {"grid": 8, "geometries": 1, "lanczos": 40, "steps": 3, "batch_size": 2, **params},
+        backend="cpu",
+    )
+    m = load_model(res.model, 3)
+    assert m.config.arch == params.get("arch", "vcycle")
+    assert isinstance(m.net, DCDMNet if m.config.arch == "bpx" else VCycleNet)
+    if "nu" in params:
+        assert m.config.nu == 2 and m.meta["unroll"] == 2
+    s, b = smoke_problem(10, layout="sphere", seed=1)
+    assert dcdm(s, b, model=m, rtol=1e-6).converged
