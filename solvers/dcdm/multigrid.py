@@ -300,6 +300,13 @@ class CPUVCycle:
             for lv in levels[:-1]
         ]
 
+    def clone(self) -> CPUVCycle:
+        """The same cycle (shared matrices and weights) with its own work buffers."""
+        out = object.__new__(CPUVCycle)
+        out.__dict__.update(self.__dict__)
+        out.tmp = [tuple(np.empty_like(b) for b in bufs) for bufs in self.tmp]
+        return out
+
     def _cycle(self, lvl: int, r: np.ndarray) -> np.ndarray:
         if lvl == len(self.levels) - 1:
             return self.coarse @ r

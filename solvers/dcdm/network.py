@@ -45,8 +45,10 @@ References
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -593,6 +595,28 @@ def net_on(model: DCDMModel, device: str) -> DCDMNet:
     return net
 
 
+#: V-cycle setups kept by ``dcdm(..., reuse_setup=True)`` (most recent last)
+_SETUP_CACHE: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+SETUP_CACHE_SIZE = 1
+
+
+def _fingerprint(A: Any, shape: tuple[int, ...]) -> str:  # noqa: N803
+    """Hash of a CSR matrix's arrays and the grid (blake2b)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((A.shape, A.nnz, A.dtype.str, shape)).encode())
+    for arr in (A.indptr, A.indices, A.data):
+        h.update(np.ascontiguousarray(arr).view(np.uint8))
+    return h.hexdigest()
+
+
+def _net_digest(net: nn.Module) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().view(np.uint8))
+    return h.hexdigest()
+
+
 class NetworkDirection:
     """``r ↦ q``: the network's search direction for a prepared system.
 
@@ -609,9 +633,20 @@ class NetworkDirection:
     op : solvers.dcdm.system.Operator
     torch_path : bool
         Use the torch module on the CPU too (the GPU code path; for tests).
+    reuse_setup : bool
+        V-cycle net: keep the hierarchy of the last ``SETUP_CACHE_SIZE`` matrices (keyed
+        by a hash of ``A``'s CSR arrays, the grid and the net's weights) and reuse it when
+        the same matrix comes again (time stepping with a fixed geometry).
     """
 
-    def __init__(self, model: DCDMModel, op: Any, *, torch_path: bool = False) -> None:
+    def __init__(
+        self,
+        model: DCDMModel,
+        op: Any,
+        *,
+        torch_path: bool = False,
+        reuse_setup: bool = False,
+    ) -> None:
         self.op = op
         self.shape = tuple(op.grid_shape)
         # CuPy arrays go to CUDA torch; NumPy arrays (CPU, or the CUDA simulator) stay on
@@ -629,28 +664,58 @@ class NetworkDirection:
         active, share = op.an.geometry()
         self.vcycle = isinstance(self.net, VCycleNet)
         self.cpu_cycle = None
+        self.reused = False
         if self.vcycle:
-            from .multigrid import CPUVCycle, build_hierarchy
-
-            levels = build_hierarchy(
-                op.an.A, self.shape, active, share, coarsest=self.net.config.coarsest
-            )
-            self.n_levels = len(levels)
             on_torch = self.gpu or torch_path
-            prep = self.net.prepare(levels, self.device, matrices=on_torch)
-            with torch.inference_mode():
-                wd = self.net.smoother_weights(prep)
+            key = None
+            if reuse_setup:
+                key = (
+                    _fingerprint(op.an.A, self.shape),
+                    _net_digest(self.net),
+                    self.device,
+                    on_torch,
+                )
+                hit = _SETUP_CACHE.get(key)
+                if hit is not None:
+                    _SETUP_CACHE.move_to_end(key)
+                    self.reused = True
+            if not self.reused:
+                hit = self._vcycle_setup(op, active, share, on_torch)
+                if key is not None:
+                    _SETUP_CACHE[key] = hit
+                    while len(_SETUP_CACHE) > SETUP_CACHE_SIZE:
+                        _SETUP_CACHE.popitem(last=False)
+            self.n_levels = hit["n_levels"]
             if on_torch:
-                self.prep, self.wd = prep, wd
-            else:  # fused float32 kernels on the host
-                self.cpu_cycle = CPUVCycle(levels, [w.numpy() for w in wd])
-                self.fine_index = levels[0].index
+                self.prep, self.wd = hit["prep"], hit["wd"]
+            else:  # fused float32 kernels on the host (own work buffers per solve)
+                self.cpu_cycle = hit["cpu_cycle"].clone()
+                self.fine_index = hit["fine_index"]
         else:
             geo = geometry_channels(active, share, self.shape).to(self.device)
             with torch.inference_mode():
                 self.gates = self.net.gates(geo)
         self.n_active = max(1.0, float(active.sum()))
         self.calls = 0
+
+    def _vcycle_setup(self, op: Any, active: Any, share: Any, on_torch: bool) -> dict[str, Any]:
+        from .multigrid import CPUVCycle, build_hierarchy
+
+        levels = build_hierarchy(
+            op.an.A, self.shape, active, share, coarsest=self.net.config.coarsest
+        )
+        prep = self.net.prepare(levels, self.device, matrices=on_torch)
+        with torch.inference_mode():
+            wd = self.net.smoother_weights(prep)
+        out: dict[str, Any] = {"n_levels": len(levels)}
+        if on_torch:
+            out.update(prep=prep, wd=wd)
+        else:
+            out.update(
+                cpu_cycle=CPUVCycle(levels, [w.numpy() for w in wd]),
+                fine_index=levels[0].index,
+            )
+        return out
 
     def __call__(self, r: Any) -> Any:
         op = self.op

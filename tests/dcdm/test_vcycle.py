@@ -208,3 +208,20 @@ def test_train_job_architectures_and_unrolled_loss(params):
         assert m.config.nu == 2 and m.meta["unroll"] == 2
     s, b = smoke_problem(10, layout="sphere", seed=1)
     assert dcdm(s, b, model=m, rtol=1e-6).converged
+
+
+def test_reuse_setup_for_the_same_matrix():
+    from solvers.dcdm import network
+
+    network._SETUP_CACHE.clear()
+    s, b = smoke_problem(20, layout="bunny", seed=3)
+    first = dcdm(s, b, rtol=1e-8, reuse_setup=True)
+    again = dcdm(s, 2 * b, rtol=1e-8, reuse_setup=True)
+    assert not first.info["setup_reused"] and again.info["setup_reused"]
+    assert again.n_iter == first.n_iter and np.allclose(again.x, 2 * first.x, rtol=1e-6, atol=1e-9)
+    s2, b2 = smoke_problem(20, layout="boxes", seed=3)  # another matrix: rebuilt
+    other = dcdm(s2, b2, rtol=1e-8, reuse_setup=True)
+    assert not other.info["setup_reused"] and other.converged
+    plain = dcdm(s, b, rtol=1e-8)  # default: no reuse
+    assert not plain.info["setup_reused"] and plain.n_iter == first.n_iter
+    network._SETUP_CACHE.clear()
