@@ -65,14 +65,15 @@ def _estimate_bytes(inputs: dict[str, Any], params: DCDMParams) -> int:
     A = inputs["A"]  # noqa: N806
     n = int(A.shape[0])
     nnz = int(getattr(A, "nnz", n * 7))
-    # CSR, ~12 float64 work vectors, the net's float32 activations (~4 x channels)
-    return int(12 * nnz + 8 * 12 * n + 4 * 40 * n)
+    # CSR, ~12 float64 work vectors, the V-cycle net's float32 hierarchy (fluid block,
+    # transfers both ways, Galerkin levels ≈ 60 bytes per cell) and its build temporaries
+    return int(12 * nnz + 8 * 12 * n + 4 * 100 * n)
 
 
 DCDM_SPEC = register(
     SolverSpec(
         name="dcdm",
-        version="1.0.0",
+        version="1.1.0",
         family="dcdm",
         summary=(
             "Deep conjugate direction method: a trained CNN proposes search directions for "
@@ -151,7 +152,7 @@ def _estimate_train(inputs: dict[str, Any], params: DCDMTrainParams) -> int:
 DCDM_TRAIN_SPEC = register(
     SolverSpec(
         name="dcdm_train",
-        version="1.0.0",
+        version="1.1.0",
         family="dcdm",
         summary=(
             "Train a DCDM network: Ritz-vector right-hand sides (Lanczos) and the paper's "

@@ -45,8 +45,10 @@ References
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,14 +58,23 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 FORMAT = "sparsehpc-dcdm"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: NetConfig.arch / nu (version-1 files are BPX nets)
+ARCHS = ("vcycle", "bpx")
 
 
 @dataclass
 class NetConfig:
-    """Hyper-parameters of :class:`DCDMNet` (stored with every saved model)."""
+    """Hyper-parameters of the network (stored with every saved model).
+
+    ``arch``: ``"vcycle"`` (:class:`VCycleNet`, the shipped models) or ``"bpx"``
+    (:class:`DCDMNet`, the additive multilevel net of the first version). ``nu``:
+    smoothing steps before and after the coarse correction (V-cycle). ``channels``,
+    ``n_conv``, ``kernel``, ``lift_kernel``, ``learn_scale``: BPX net only.
+    """
 
     ndim: int = 3
+    arch: str = "vcycle"
+    nu: int = 1
     channels: int = 8
     n_conv: int = 1
     coarsest: int = 2
@@ -78,6 +89,10 @@ class NetConfig:
             raise ValueError("ndim must be 2 or 3")
         if self.channels < 1 or self.n_conv < 1 or self.coarsest < 1 or self.kernel % 2 != 1:
             raise ValueError("bad channels / n_conv / coarsest / kernel")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.nu < 1:
+            raise ValueError("nu must be >= 1")
 
 
 def geometry_channels(active: Any, dirichlet: Any, shape: tuple[int, ...]) -> torch.Tensor:
@@ -100,7 +115,9 @@ class DCDMNet(nn.Module):
 
     def __init__(self, config: NetConfig | None = None) -> None:
         super().__init__()
-        cfg = config or NetConfig()
+        from dataclasses import replace
+
+        cfg = replace(config or NetConfig(), arch="bpx")
         cfg.validate()
         self.config = cfg
         conv = nn.Conv3d if cfg.ndim == 3 else nn.Conv2d
@@ -324,6 +341,149 @@ class DCDMNet(nn.Module):
         return self._conv_t(acc * levels[0]["gates"][0], self.lift.weight)
 
 
+# -- the V-cycle network -----------------------------------------------------------------------
+class VCycleNet(nn.Module):
+    """Linear V-cycle network: a multigrid cycle whose smoothers are a learned conv net.
+
+    ``f(r)`` is one symmetric V-cycle on the hierarchy of
+    :func:`solvers.dcdm.multigrid.build_hierarchy` (Galerkin coarse operators, Shepard-
+    normalized linear transfers, a pseudo-inverse on the coarsest grid). On every level,
+    ``nu`` Jacobi-type steps ``x ← x + w_k ⊙ (r − A x)`` before the coarse correction
+    and the same steps in reverse order after it, with per-cell weights
+
+        ``w_k = sigmoid(conv₁ₓ₁(relu(conv₃ᵈ(geometry_l))))_k · 2 / Σ_j |A_ij|``
+
+    from a small convolutional net of the level's geometry (fluid fraction and Dirichlet
+    share), one set of weights shared by all levels (a net trained on small grids applies
+    to any grid). The factor ``2/Σ_j|A_ij|`` (ℓ1-Jacobi) keeps every smoother convergent
+    whatever the learned gates in (0, 1), so the network is **linear, symmetric and
+    positive definite** on the active cells for any parameters: DCDM with it never
+    stagnates, and with ``n_orth ≥ 1`` it is CG preconditioned by the network. A
+    multiplicative cycle (not the additive BPX sum of :class:`DCDMNet`) keeps κ(f·A)
+    bounded as the grid grows: iteration counts stay flat.
+
+    Init (:meth:`reset_parameters`): gates 0.8 everywhere plus noise, i.e. the classical
+    ω = 0.8 Jacobi V(nu, nu)-cycle in the fluid interior. Training learns the weights
+    near walls, obstacles, open faces and free surfaces and on the coarse levels.
+    """
+
+    def __init__(self, config: NetConfig | None = None) -> None:
+        super().__init__()
+        from dataclasses import replace
+
+        cfg = replace(config or NetConfig(), arch="vcycle")
+        cfg.validate()
+        self.config = cfg
+        conv = nn.Conv3d if cfg.ndim == 3 else nn.Conv2d
+        k, g = cfg.kernel, cfg.geo_channels
+        self.geo1 = conv(2, g, k, padding=k // 2)
+        self.geo2 = conv(g, cfg.nu, 1)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(
+        self, noise: float = 0.1, generator: torch.Generator | None = None
+    ) -> None:
+        """The classical smoother: gates 0.8 on every cell (plus ``noise``)."""
+
+        def rnd(shape: tuple[int, ...]) -> torch.Tensor:
+            return torch.randn(shape, generator=generator)
+
+        self.geo1.weight.copy_(noise * rnd(tuple(self.geo1.weight.shape)))
+        self.geo1.bias.zero_()
+        self.geo2.weight.copy_(noise * rnd(tuple(self.geo2.weight.shape)))
+        self.geo2.bias.fill_(float(np.log(0.8 / 0.2)))
+
+    # -- per grid ---------------------------------------------------------------------------
+    def prepare(
+        self, levels: list[Any], device: str = "cpu", *, matrices: bool = True
+    ) -> dict[str, Any]:
+        """Torch tensors of a host hierarchy (float32 on ``device``); static, no gradients.
+
+        ``matrices=False``: only what :meth:`smoother_weights` needs (the CPU path applies
+        the cycle with :class:`~solvers.dcdm.multigrid.CPUVCycle`).
+        """
+
+        def sparse(m: Any) -> torch.Tensor:
+            import warnings
+
+            m = m.tocsr().astype(np.float32)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.sparse_csr_tensor(
+                    torch.from_numpy(m.indptr.astype(np.int64)),
+                    torch.from_numpy(m.indices.astype(np.int64)),
+                    torch.from_numpy(m.data),
+                    size=m.shape,
+                    check_invariants=False,
+                ).to(device)
+
+        out = []
+        for lv in levels:
+            d: dict[str, Any] = {
+                "n": lv.n,
+                "geometry": torch.from_numpy(lv.geometry).unsqueeze(0).to(device),
+                "index": torch.from_numpy(lv.index).to(device),
+                "wmax": torch.from_numpy(lv.wmax.astype(np.float32)).to(device),
+            }
+            if not matrices:
+                pass
+            elif lv.coarse_inv is not None:
+                d["coarse_inv"] = torch.from_numpy(lv.coarse_inv.astype(np.float32)).to(device)
+            else:
+                d["A"] = sparse(lv.A)
+                d["P"] = sparse(lv.P)
+                d["R"] = sparse(lv.R if lv.R is not None else lv.P.T)
+            out.append(d)
+        return {"levels": out, "fine_index": out[0]["index"]}
+
+    def smoother_weights(self, prep: dict[str, Any]) -> list[torch.Tensor]:
+        """Per level (all but the coarsest) the Jacobi weights ``s_k ⊙ 2/Σ_j|A_ij|``, (nu, n_l)."""
+        out = []
+        for d in prep["levels"][:-1]:
+            z = self.geo2(F.relu(self.geo1(d["geometry"])))  # (1, nu, *shape)
+            s = torch.sigmoid(z.reshape(self.config.nu, -1)[:, d["index"]])
+            out.append(s * d["wmax"])
+        return out
+
+    def cycle(
+        self, prep: dict[str, Any], r: torch.Tensor, wd: list[torch.Tensor], lvl: int = 0
+    ) -> torch.Tensor:
+        """The V-cycle on compressed vectors ``r`` of shape (n_l, batch)."""
+        d = prep["levels"][lvl]
+        if "coarse_inv" in d:
+            return d["coarse_inv"] @ r
+        A, w = d["A"], wd[lvl]  # noqa: N806
+        x = w[0].unsqueeze(1) * r
+        for k in range(1, self.config.nu):
+            x = x + w[k].unsqueeze(1) * (r - A @ x)
+        xc = self.cycle(prep, d["R"] @ (r - A @ x), wd, lvl + 1)
+        x = x + d["P"] @ xc
+        for k in range(self.config.nu - 1, -1, -1):
+            x = x + w[k].unsqueeze(1) * (r - A @ x)
+        return x
+
+    def forward(
+        self, r: torch.Tensor, prep: dict[str, Any], wd: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """``f(r)`` for ``r`` of shape (batch, 1, *grid); zero off the active cells."""
+        if wd is None:
+            wd = self.smoother_weights(prep)
+        shape = r.shape
+        batch = shape[0]
+        flat = r.reshape(batch, -1)
+        idx = prep["fine_index"]
+        x = self.cycle(prep, flat[:, idx].T.contiguous(), wd)
+        out = torch.zeros_like(flat)
+        out[:, idx] = x.T.to(out.dtype)
+        return out.reshape(shape)
+
+
+def build_net(config: NetConfig) -> nn.Module:
+    """The network of ``config.arch``."""
+    return VCycleNet(config) if config.arch == "vcycle" else DCDMNet(config)
+
+
 # -- models: a net plus its metadata -----------------------------------------------------------
 @dataclass
 class DCDMModel:
@@ -344,6 +504,12 @@ class DCDMModel:
     meta: dict[str, Any] = field(default_factory=dict)
     name: str = "<memory>"
     device_nets: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the net's own configuration is authoritative (it fixes ``arch``)
+        cfg = getattr(self.net, "config", None)
+        if isinstance(cfg, NetConfig):
+            self.config = cfg
 
     @property
     def ndim(self) -> int:
@@ -390,8 +556,14 @@ class DCDMModel:
                 f"DCDM model format {obj.get('format_version')} is newer than this "
                 f"sparsehpc ({FORMAT_VERSION})"
             )
-        cfg = NetConfig(**json.loads(obj["config"]))
-        net = DCDMNet(cfg)
+        cfg_dict = json.loads(obj["config"])
+        cfg_dict.setdefault("arch", "bpx")  # version-1 files
+        try:
+            cfg = NetConfig(**cfg_dict)
+            cfg.validate()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad network configuration ({exc})") from None
+        net = build_net(cfg)
         net.load_state_dict(obj["state_dict"])
         net.eval()
         return cls(net=net, config=cfg, meta=json.loads(obj.get("meta", "{}")), name=name)
@@ -423,6 +595,28 @@ def net_on(model: DCDMModel, device: str) -> DCDMNet:
     return net
 
 
+#: V-cycle setups kept by ``dcdm(..., reuse_setup=True)`` (most recent last)
+_SETUP_CACHE: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+SETUP_CACHE_SIZE = 1
+
+
+def _fingerprint(A: Any, shape: tuple[int, ...]) -> str:  # noqa: N803
+    """Hash of a CSR matrix's arrays and the grid (blake2b)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((A.shape, A.nnz, A.dtype.str, shape)).encode())
+    for arr in (A.indptr, A.indices, A.data):
+        h.update(np.ascontiguousarray(arr).view(np.uint8))
+    return h.hexdigest()
+
+
+def _net_digest(net: nn.Module) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().view(np.uint8))
+    return h.hexdigest()
+
+
 class NetworkDirection:
     """``r ↦ q``: the network's search direction for a prepared system.
 
@@ -430,13 +624,29 @@ class NetworkDirection:
     (``torch.from_numpy``), CuPy arrays to torch on CUDA through DLPack (no copy), and
     the direction comes back the same way. The geometry gates are computed once.
 
+    The V-cycle net runs on the host through :class:`~solvers.dcdm.multigrid.CPUVCycle`
+    (float32 SciPy / Numba kernels) and on CUDA through the torch module itself.
+
     Parameters
     ----------
     model : DCDMModel
     op : solvers.dcdm.system.Operator
+    torch_path : bool
+        Use the torch module on the CPU too (the GPU code path; for tests).
+    reuse_setup : bool
+        V-cycle net: keep the hierarchy of the last ``SETUP_CACHE_SIZE`` matrices (keyed
+        by a hash of ``A``'s CSR arrays, the grid and the net's weights) and reuse it when
+        the same matrix comes again (time stepping with a fixed geometry).
     """
 
-    def __init__(self, model: DCDMModel, op: Any) -> None:
+    def __init__(
+        self,
+        model: DCDMModel,
+        op: Any,
+        *,
+        torch_path: bool = False,
+        reuse_setup: bool = False,
+    ) -> None:
         self.op = op
         self.shape = tuple(op.grid_shape)
         # CuPy arrays go to CUDA torch; NumPy arrays (CPU, or the CUDA simulator) stay on
@@ -452,11 +662,60 @@ class NetworkDirection:
         self.device = "cuda" if self.gpu else "cpu"
         self.net = net_on(model, self.device)
         active, share = op.an.geometry()
-        geo = geometry_channels(active, share, self.shape).to(self.device)
-        with torch.inference_mode():
-            self.gates = self.net.gates(geo)
+        self.vcycle = isinstance(self.net, VCycleNet)
+        self.cpu_cycle = None
+        self.reused = False
+        if self.vcycle:
+            on_torch = self.gpu or torch_path
+            key = None
+            if reuse_setup:
+                key = (
+                    _fingerprint(op.an.A, self.shape),
+                    _net_digest(self.net),
+                    self.device,
+                    on_torch,
+                )
+                hit = _SETUP_CACHE.get(key)
+                if hit is not None:
+                    _SETUP_CACHE.move_to_end(key)
+                    self.reused = True
+            if not self.reused:
+                hit = self._vcycle_setup(op, active, share, on_torch)
+                if key is not None:
+                    _SETUP_CACHE[key] = hit
+                    while len(_SETUP_CACHE) > SETUP_CACHE_SIZE:
+                        _SETUP_CACHE.popitem(last=False)
+            self.n_levels = hit["n_levels"]
+            if on_torch:
+                self.prep, self.wd = hit["prep"], hit["wd"]
+            else:  # fused float32 kernels on the host (own work buffers per solve)
+                self.cpu_cycle = hit["cpu_cycle"].clone()
+                self.fine_index = hit["fine_index"]
+        else:
+            geo = geometry_channels(active, share, self.shape).to(self.device)
+            with torch.inference_mode():
+                self.gates = self.net.gates(geo)
         self.n_active = max(1.0, float(active.sum()))
         self.calls = 0
+
+    def _vcycle_setup(self, op: Any, active: Any, share: Any, on_torch: bool) -> dict[str, Any]:
+        from .multigrid import CPUVCycle, build_hierarchy
+
+        levels = build_hierarchy(
+            op.an.A, self.shape, active, share, coarsest=self.net.config.coarsest
+        )
+        prep = self.net.prepare(levels, self.device, matrices=on_torch)
+        with torch.inference_mode():
+            wd = self.net.smoother_weights(prep)
+        out: dict[str, Any] = {"n_levels": len(levels)}
+        if on_torch:
+            out.update(prep=prep, wd=wd)
+        else:
+            out.update(
+                cpu_cycle=CPUVCycle(levels, [w.numpy() for w in wd]),
+                fine_index=levels[0].index,
+            )
+        return out
 
     def __call__(self, r: Any) -> Any:
         op = self.op
@@ -465,10 +724,22 @@ class NetworkDirection:
         nrm = float(xp.sqrt(xp.dot(rin, rin) / self.n_active))
         if nrm == 0.0 or not np.isfinite(nrm):
             return xp.zeros_like(r)
+        if self.cpu_cycle is not None:
+            idx = self.fine_index
+            q = np.zeros(op.n)
+            q[idx] = self.cpu_cycle(r[idx] * (1.0 / nrm))
+            if op.singular:
+                op.project(q)
+            self.calls += 1
+            return q
         r32 = xp.ascontiguousarray((rin * (1.0 / nrm)).astype(xp.float32))
         t = torch.from_dlpack(r32) if self.gpu else torch.from_numpy(r32)
         with torch.inference_mode():
-            out = self.net(t.view(1, 1, *self.shape), self.gates).reshape(-1)
+            t = t.view(1, 1, *self.shape)
+            if self.vcycle:
+                out = self.net(t, self.prep, self.wd).reshape(-1)
+            else:
+                out = self.net(t, self.gates).reshape(-1)
         q32 = xp.from_dlpack(out) if self.gpu else out.numpy()
         q = q32.astype(xp.float64) * op.active
         if op.singular:

@@ -75,8 +75,25 @@ class DCDMTrainParams(BaseModel):
     batch_size: int = Field(8, ge=1, le=1024, description="Right-hand sides per step.")
     lr: float = Field(3e-3, gt=0, lt=1, description="Initial learning rate (cosine decay).")
     lr_final: float | None = Field(None, gt=0, lt=1, description="Final rate (default lr/10).")
-    channels: int = Field(8, ge=1, le=128, description="Feature channels of the net.")
-    n_conv: int = Field(1, ge=1, le=8, description="Convolutions per level.")
+    arch: Literal["vcycle", "bpx"] = Field(
+        "vcycle",
+        description=(
+            "Network: 'vcycle' (multiplicative V-cycle with learned smoother gates, the "
+            "shipped models) or 'bpx' (additive multilevel conv net, the first version)."
+        ),
+    )
+    nu: int = Field(1, ge=1, le=4, description="Smoothing steps per level (vcycle).")
+    unroll: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description=(
+            "DCDM steps in the loss: 1 is the paper's one-step loss; k > 1 differentiates "
+            "through k steps of the method (the shipped 'vcycle' models use 4)."
+        ),
+    )
+    channels: int = Field(8, ge=1, le=128, description="Feature channels of the net (bpx).")
+    n_conv: int = Field(1, ge=1, le=8, description="Convolutions per level (bpx).")
     theta: float = Field(
         0.05,
         ge=0,

@@ -150,6 +150,7 @@ def dcdm(
     x0: Any = None,
     backend: str | Backend = "auto",
     callback: Callback | None = None,
+    reuse_setup: bool = False,
 ) -> DCDMResult:
     """Solve ``A x = b`` by the deep conjugate direction method.
 
@@ -189,6 +190,11 @@ def dcdm(
     callback : callable, optional
         Receives a :class:`solvers.ProgressInfo` per iteration (``residual`` is the
         relative residual); returning True stops the solver (``cancelled=True``).
+    reuse_setup : bool
+        V-cycle models: keep the network's setup (the Galerkin hierarchy, most of the
+        setup time) for the last matrix and reuse it when the same ``A`` (same CSR
+        arrays, hashed) comes again — a pressure solve per time step with a fixed
+        geometry. ``info["setup_reused"]`` tells. Off by default (it keeps memory).
 
     Returns
     -------
@@ -238,8 +244,10 @@ def dcdm(
         m = load_model(model, len(op.grid_shape))
         from .network import NetworkDirection
 
-        direction = NetworkDirection(m, op)
+        direction = NetworkDirection(m, op, reuse_setup=reuse_setup)
         label = m.name
+        if getattr(direction, "vcycle", False):
+            info["setup_reused"] = direction.reused
     t_setup = time.perf_counter()
     prog = Progress(callback, max_iter=maxiter)
     loop = conjugate_directions(

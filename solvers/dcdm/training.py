@@ -30,7 +30,15 @@ import scipy.linalg
 import scipy.sparse
 import torch
 
-from .network import DCDMModel, DCDMNet, NetConfig, geometry_channels, n_parameters
+from .network import (
+    DCDMModel,
+    DCDMNet,
+    NetConfig,
+    VCycleNet,
+    build_net,
+    geometry_channels,
+    n_parameters,
+)
 from .poisson import PoissonSystem
 from .system import analyze
 
@@ -114,6 +122,8 @@ class TrainingSystem:
     name: str = ""
     mask: torch.Tensor | None = None  # (1, 1, *grid) float32
     geometry: torch.Tensor | None = None  # (1, 2, *grid) float32
+    analysis: Any = None  # host Analysis (the V-cycle net builds its hierarchy from it)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -155,6 +165,7 @@ def make_training_system(
         name=name,
         mask=mask.reshape(1, 1, *shape),
         geometry=geometry_channels(active, share, tuple(shape)),
+        analysis=an,
     )
 
 
@@ -170,11 +181,17 @@ def _to_device(ts: TrainingSystem, device: str) -> TrainingSystem:
         name=ts.name,
         mask=ts.mask.to(device),
         geometry=ts.geometry.to(device),
+        analysis=ts.analysis,
+        cache=ts.cache,
     )
 
 
 def sample_rhs(
-    ts: TrainingSystem, batch: int, generator: torch.Generator, theta_frac: float = 0.05
+    ts: TrainingSystem,
+    batch: int,
+    generator: torch.Generator,
+    theta_frac: float = 0.05,
+    low_boost: float = 9.0,
 ) -> torch.Tensor:
     """``batch`` unit-norm right-hand sides on the grid, shape (batch, 1, *grid).
 
@@ -184,7 +201,7 @@ def sample_rhs(
     k = ts.vectors.shape[1]
     c = torch.randn(k, batch, generator=generator)
     n_low = min(k, int(round(k / 2 + theta_frac * k)))
-    c[:n_low] *= 9.0
+    c[:n_low] *= low_boost
     bf = ts.vectors @ c.to(ts.vectors.device)  # (n_f, batch)
     bf /= bf.norm(dim=0, keepdim=True)
     b = torch.zeros(ts.n, batch, device=bf.device)
@@ -192,18 +209,68 @@ def sample_rhs(
     return b.T.reshape(batch, 1, *ts.grid_shape).contiguous()
 
 
-def dcdm_loss(net: DCDMNet, ts: TrainingSystem, b: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of ``‖b − (fᵀb/fᵀAf) A f‖²`` with ``f = mask·net(b)``."""
-    f = net(b, net.gates(ts.geometry)) * ts.mask
+def vcycle_prep(net: VCycleNet, ts: TrainingSystem, device: Any) -> dict[str, Any]:
+    """The V-cycle hierarchy of a training system as torch tensors (cached per device)."""
+    key = f"vcycle:{device}:{net.config.coarsest}"
+    prep = ts.cache.get(key)
+    if prep is None:
+        from .multigrid import build_hierarchy
+
+        an = ts.analysis
+        active, share = an.geometry()
+        levels = build_hierarchy(an.A, an.grid_shape, active, share, coarsest=net.config.coarsest)
+        prep = net.prepare(levels, str(device))
+        ts.cache[key] = prep
+    return prep
+
+
+def dcdm_loss(
+    net: DCDMNet | VCycleNet,
+    ts: TrainingSystem,
+    b: torch.Tensor,
+    unroll: int = 1,
+    n_orth: int = 2,
+) -> torch.Tensor:
+    """Mean over the batch of ``‖r_k‖²`` after ``k = unroll`` DCDM steps from ``x = 0``.
+
+    ``unroll = 1`` is the paper's loss ``‖b − (fᵀb/fᵀAf) A f‖²`` with ``f = mask·net(b)``.
+    For ``k > 1`` the steps are those of :func:`~solvers.dcdm.krylov.conjugate_directions`
+    (the net on the current residual, A-orthogonalized against the last ``n_orth``
+    directions, exact line search), differentiated through: the loss then measures the
+    convergence of the method itself, not only its first step. Scale-invariant for every
+    ``k``.
+    """
+    if isinstance(net, VCycleNet):
+        prep = vcycle_prep(net, ts, b.device)
+        wd = net.smoother_weights(prep)
+
+        def apply(v: torch.Tensor) -> torch.Tensor:
+            return net(v, prep, wd) * ts.mask
+
+    else:
+        gates = net.gates(ts.geometry)
+
+        def apply(v: torch.Tensor) -> torch.Tensor:
+            return net(v, gates) * ts.mask
+
     B = b.shape[0]  # noqa: N806
-    ff = f.reshape(B, -1).T  # (n, B)
-    bb = b.reshape(B, -1).T
-    af = ts.A @ ff
-    num = (ff * bb).sum(0)
-    den = (ff * af).sum(0).clamp_min(1e-30)
-    alpha = num / den
-    res = bb - alpha * af
-    return (res * res).sum(0).mean()
+    r = b.reshape(B, -1).T  # (n, B)
+    dirs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    for _ in range(max(1, int(unroll))):
+        ff = apply(r.T.reshape(b.shape)).reshape(B, -1).T
+        af = ts.A @ ff
+        for p, ap, pap in dirs:
+            beta = (ff * ap).sum(0) / pap
+            ff = ff - beta * p
+            af = af - beta * ap
+        den = (ff * af).sum(0).clamp_min(1e-30)
+        alpha = (ff * r).sum(0) / den
+        r = r - alpha * af
+        if n_orth > 0:
+            dirs.append((ff, af, den))
+            if len(dirs) > n_orth:
+                dirs.pop(0)
+    return (r * r).sum(0).mean()
 
 
 @dataclass
@@ -215,6 +282,8 @@ class TrainConfig:
     lr: float = 1e-3
     lr_final: float = 1e-4
     theta_frac: float = 0.05
+    low_boost: float = 9.0
+    unroll: int = 1
     seed: int = 0
     grad_clip: float = 1.0
     log_every: int = 10
@@ -269,7 +338,7 @@ def train(
             ncfg = init.config
         else:
             ncfg = net_config or NetConfig()
-            net = DCDMNet(ncfg)
+            net = build_net(ncfg)
         if any(ts.grid_shape and len(ts.grid_shape) != ncfg.ndim for ts in systems):
             raise ValueError(f"the net is {ncfg.ndim}-D but a training grid is not")
         net = net.to(device)
@@ -278,7 +347,8 @@ def train(
         gen = torch.Generator().manual_seed(cfg.seed)
         eval_gen = torch.Generator().manual_seed(cfg.seed + 7919)
         eval_batches = [
-            (ts, sample_rhs(ts, cfg.batch_size, eval_gen, cfg.theta_frac)) for ts in systems
+            (ts, sample_rhs(ts, cfg.batch_size, eval_gen, cfg.theta_frac, cfg.low_boost))
+            for ts in systems
         ]
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         losses: list[float] = []
@@ -288,7 +358,9 @@ def train(
 
         def evaluate() -> float:
             with torch.no_grad():
-                return float(np.mean([float(dcdm_loss(net, ts, b)) for ts, b in eval_batches]))
+                return float(
+                    np.mean([float(dcdm_loss(net, ts, b, cfg.unroll)) for ts, b in eval_batches])
+                )
 
         eval_losses.append((0, evaluate()))
         step = 0
@@ -298,8 +370,8 @@ def train(
             for g in opt.param_groups:
                 g["lr"] = lr
             ts = systems[(step - 1) % len(systems)]
-            b = sample_rhs(ts, cfg.batch_size, gen, cfg.theta_frac)
-            loss = dcdm_loss(net, ts, b)
+            b = sample_rhs(ts, cfg.batch_size, gen, cfg.theta_frac, cfg.low_boost)
+            loss = dcdm_loss(net, ts, b, cfg.unroll)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:

@@ -98,8 +98,15 @@ def train_job(
         theta_frac=params.theta,
         seed=params.seed,
         log_every=max(1, min(50, params.steps // 10 or 1)),
+        unroll=params.unroll,
     )
-    net_cfg = NetConfig(ndim=len(shape), channels=params.channels, n_conv=params.n_conv)
+    net_cfg = NetConfig(
+        ndim=len(shape),
+        arch=params.arch,
+        nu=params.nu,
+        channels=params.channels,
+        n_conv=params.n_conv,
+    )
 
     def cb(step: int, loss: float, elapsed: float) -> bool:
         return prog.report(step, objective=loss, message="training")
@@ -117,6 +124,8 @@ def train_job(
             "steps": hist["steps"],
             "batch_size": params.batch_size,
             "lr": params.lr,
+            "arch": net_cfg.arch,
+            "unroll": params.unroll,
             "seed": params.seed,
             "final_eval_loss": hist["eval_loss"][-1][1],
             "seconds": hist["seconds"] + t_data,
