@@ -44,9 +44,13 @@ class SparsifyParams(BaseModel):
         ),
     )
     seed: int | None = Field(None, description="Seed of the random projections / sampling.")
-    tree: Literal["mewst", "mst"] = Field(
-        "mewst",
-        description="grass backbone: maximum effective-weight (feGRASS) or maximum-weight tree.",
+    tree: Literal["auto", "mewst", "mst", "lsst"] = Field(
+        "auto",
+        description=(
+            "grass backbone: maximum effective-weight (feGRASS), maximum-weight, or "
+            "low-stretch (hierarchical ball growing) tree; auto: the one of mewst and "
+            "lsst with the smaller total stretch."
+        ),
     )
     rounds: int = Field(
         12,
@@ -66,8 +70,20 @@ class SparsifyParams(BaseModel):
         le=256,
         description="Random projections (Laplacian solves) per round for the edge scores.",
     )
+    power: int | None = Field(
+        2,
+        ge=0,
+        le=8,
+        description=(
+            "grass: generalized power steps X <- L_H^+ L_G X applied to the random "
+            "projections before every round's edge scores (weights the generalized "
+            "eigenvectors by lambda^(2 power), targeting the top of the spectrum). None: "
+            "the previous schedule (0 = pure distortion estimates in the first two thirds "
+            "of the rounds, then 1)."
+        ),
+    )
     similarity: float = Field(
-        0.5,
+        0.25,
         gt=0,
         description=(
             "grass similarity filter: every chosen edge marks about similarity * n / "

@@ -3,27 +3,29 @@
 GRASS family (Feng 2016/2020; feGRASS, Liu–Yu–Feng 2022), as built here:
 
 1. **Backbone**: a maximum effective-weight spanning tree (feGRASS: Kruskal on
-   ``w log(max degree) / (BFS layer sum)``), or the maximum-weight tree.
+   ``w log(max degree) / (BFS layer sum)``) or a low-stretch tree (hierarchical ball
+   growing, GRASS's choice), whichever has the smaller total stretch; or the
+   maximum-weight tree.
 2. **Densification rounds**. Each round factors the grounded Laplacian of the current
    sparsifier H (sparse LU; H is nearly a tree, so the fill is small) and scores every
    edge of G outside H with a random-projection embedding:
 
-   * early rounds (``t = 0``): ``X = L_H⁺ B_Hᵀ W_H^½ Ω`` (Ω Gaussian, ``embed_dim``
-     columns), so ``w_e ‖X_p − X_q‖² / k`` is an unbiased estimate of the edge's
-     distortion ``w_e R_H(p, q)`` (Johnson–Lindenstrauss, Spielman–Srivastava);
-   * late rounds (``t = 1``): one generalized power step ``X ← L_H⁺ L_G X``, so the
-     score weighs the dominant generalized eigenvectors of (L_G, L_H) by ``λ²`` and
-     targets the top of the spectrum (GRASS's spectral perturbation analysis: adding
-     e to H lowers λ_j by about ``λ_j w_e (u_j(p) − u_j(q))²``).
+   * ``X = L_H⁺ B_Hᵀ W_H^½ Ω`` (Ω Gaussian, ``embed_dim`` columns), so
+     ``w_e ‖X_p − X_q‖² / k`` is an unbiased estimate of the edge's distortion
+     ``w_e R_H(p, q)`` (Johnson–Lindenstrauss, Spielman–Srivastava);
+   * then ``power`` (default 2) generalized power steps ``X ← L_H⁺ L_G X``, so the
+     score weighs the dominant generalized eigenvectors of (L_G, L_H) by ``λ^(2t)``
+     and targets the top of the spectrum (GRASS's spectral perturbation analysis:
+     adding e to H lowers λ_j by about ``λ_j w_e (u_j(p) − u_j(q))²``).
+     ``power=None`` gives the previous schedule (t = 0, then t = 1 in the last third).
 
    The best-scored edges join H, filtered for similarity (feGRASS): a chosen edge marks
    the nearest vertices of H around its endpoints, and edges between marked vertices
    wait for a later pass, so the new edges spread over the graph instead of piling
    into one region.
-3. **Stopping**: a density target splits its edge budget over ``rounds`` rounds (the
-   last third with ``t = 1``); a condition target adds ``step * n`` edges per round and
-   stops once the Lanczos estimate of λ_max(L_G, L_H) is below the target (t = 1 once
-   within 2× of it).
+3. **Stopping**: a density target splits its edge budget over ``rounds`` rounds; a
+   condition target adds ``step * n`` edges per round and stops once the Lanczos
+   estimate of λ_max(L_G, L_H) is below the target.
 
 H is a subset of G's edges with their original weights, so ``L_H ⪯ L_G``, λ_min ≥ 1 and
 the reported ``condition_estimate`` (λ_max) is an upper bound of κ (equal to it in
@@ -131,9 +133,9 @@ def sparsify(
         when computed); returning True stops and returns the current H
         (``cancelled=True``).
     **options
-        ``tree`` ("mewst" | "mst"), ``rounds`` (12), ``step`` (0.0125), ``embed_dim``
-        (16), ``similarity`` (0.5), ``max_density`` (2.0), ``jl_dim`` (32),
-        ``estimate_condition`` (True); see :class:`SparsifyParams`.
+        ``tree`` ("auto" | "mewst" | "mst" | "lsst"), ``rounds`` (12), ``step`` (0.0125),
+        ``embed_dim`` (16), ``power`` (2), ``similarity`` (0.25), ``max_density`` (2.0),
+        ``jl_dim`` (32), ``estimate_condition`` (True); see :class:`SparsifyParams`.
 
     Returns
     -------
@@ -375,7 +377,7 @@ def grass(
     n = g.n
     t_start = time.perf_counter()
     csr = csr_with_edge_ids(g)
-    tree = spanning_tree(g, params.tree, csr)
+    tree = spanning_tree(g, params.tree, csr, seed=params.seed)
     mask = tree.in_tree.copy()
     t_tree = time.perf_counter() - t_start
     n_tree = int(mask.sum())
@@ -413,7 +415,9 @@ def grass(
         if target_k is None:
             lap.set_h(mask)
         it += 1
-        if target_k is None:
+        if params.power is not None:
+            power = params.power
+        elif target_k is None:
             power = 0 if it <= (2 * rounds) // 3 else 1
         else:
             power = 1 if kappa <= 2.0 * target_k else 0
