@@ -91,6 +91,18 @@ class SparsifyParams(BaseModel):
             "marked vertices wait for a later pass (0 < similarity; larger spreads more)."
         ),
     )
+    reweight: bool = Field(
+        False,
+        description=(
+            "grass: scale down the edges around vertices that keep more than 1/reweight_cap "
+            "of their weighted degree in H (weights never grow; lifts lambda_min above 1). "
+            "Lowers kappa on 3-D tetrahedral meshes, raises it on 2-D meshes and circuits; "
+            "the condition estimate then costs a LOBPCG run for lambda_min."
+        ),
+    )
+    reweight_cap: float = Field(
+        2.0, ge=1, le=100, description="grass reweight: the degree ratio d_G / d_H kept as is."
+    )
     max_density: float = Field(
         2.0,
         gt=1,
