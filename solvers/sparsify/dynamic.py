@@ -103,6 +103,10 @@ class BatchStats:
         Edges of G added to H to reconnect the endpoints of deleted H edges.
     fallbacks : int
         Deleted H edges whose detour came from Dijkstra because no walk arrived.
+    refreshed : int
+        Edges added by the spectral refresh (option ``refresh``).
+    refresh_seconds : float
+        Time of the spectral refresh (included in ``seconds``).
     seconds : float
         Wall time of the batch (validation, walks, updates).
     walk_seconds : float
@@ -127,6 +131,8 @@ class BatchStats:
     deleted_from_h: int = 0
     recovered: int = 0
     fallbacks: int = 0
+    refreshed: int = 0
+    refresh_seconds: float = 0.0
     seconds: float = 0.0
     walk_seconds: float = 0.0
     n_edges_g: int = 0
@@ -629,6 +635,14 @@ class DynamicSparsifier:
             st.walk_seconds += walk_s
             if ex_removed.shape[0]:
                 removed = np.concatenate([removed, ex_removed])
+        if self.params.refresh > 0 and (du.size or iu.size):
+            t_r = time.perf_counter()
+            ru, rv, rw = self._refresh(st.batch)
+            added_u.append(ru)
+            added_v.append(rv)
+            added_w.append(rw)
+            st.refreshed = int(ru.size)
+            st.refresh_seconds = time.perf_counter() - t_r
         if added_u:
             st.h_added = np.stack([np.concatenate(added_u), np.concatenate(added_v)], 1)
             st.h_added_weights = np.concatenate(added_w)
@@ -639,6 +653,37 @@ class DynamicSparsifier:
         st.seconds = time.perf_counter() - t0
         self.stats.append(st)
         return st
+
+    def _refresh(self, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One GRASS densification round on the current (G, H): ``refresh * n`` edges.
+
+        Scores every off-H edge of G with power-2 random projections against a sparse LU
+        of the grounded L_H (H is nearly a tree: little fill) and adds the best ones
+        through the similarity filter, exactly as a static GRASS round does. Runs on the
+        CPU with a generator seeded by (seed, batch), so CPU and GPU sparsifiers stay
+        identical and a restored state replays the same choices.
+        """
+        from .graph import EdgeList
+        from .solver import _Grounded, edge_scores, select_edges
+
+        count = round(self.params.refresh * self.n)
+        if count == 0:  # small graphs (n < 500 at the default)
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
+        gu, gv, gw = self._g.edges()
+        hu, hv, _ = self._h.edges()
+        g = EdgeList(self.n, gu, gv, gw)
+        mask = np.isin(gu * self.n + gv, hu * self.n + hv)
+        if mask.all():
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
+        lap = _Grounded(g, int(hu[0]) if hu.size else 0)
+        lap.set_h(mask)
+        rng = np.random.default_rng([self.seed & ((1 << 63) - 1), batch, 7])
+        scores = edge_scores(g, mask, lap, 16, 2, rng, get_backend("cpu"))
+        chosen = select_edges(g, mask, scores, count, 0.25)
+        ru, rv, rw = gu[chosen], gv[chosen], gw[chosen]
+        self._h.insert(ru, rv, rw, flag=1)
+        self._g.set_flag(ru, rv, 1)
+        return ru, rv, rw
 
     def _insert(
         self, iu: np.ndarray, iv: np.ndarray, iw: np.ndarray

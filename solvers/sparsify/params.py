@@ -220,5 +220,17 @@ class DynamicParams(BaseModel):
             "local). False: the paper's rule (the best walk path itself)."
         ),
     )
+    refresh: float = Field(
+        0.001,
+        ge=0,
+        le=0.1,
+        description=(
+            "Spectral refresh (an extension): after every batch, one GRASS scoring round "
+            "(a sparse LU of L_H and power-2 random projections) adds refresh * n of G's "
+            "off-H edges with the highest scores (similarity-filtered). It catches what the "
+            "local walks cannot see: weak regions of H where several dropped edges and G's "
+            "old off-H edges cross. 0: purely local updates (the paper's rules)."
+        ),
+    )
     seed: int | None = Field(None, description="Seed of the walks (and of the initial GRASS).")
     backend: Literal["auto", "cpu", "gpu"] = Field("auto", description="Where the walks run.")
