@@ -221,16 +221,22 @@ class DynamicParams(BaseModel):
         ),
     )
     refresh: float = Field(
-        0.001,
+        0.003,
         ge=0,
         le=0.1,
         description=(
             "Spectral refresh (an extension): after every batch, one GRASS scoring round "
-            "(a sparse LU of L_H and power-2 random projections) adds refresh * n of G's "
+            "(a sparse LU of L_H, 8 random projections, one power step) adds refresh * n of G's "
             "off-H edges with the highest scores (similarity-filtered). It catches what the "
             "local walks cannot see: weak regions of H where several dropped edges and G's "
             "old off-H edges cross. 0: purely local updates (the paper's rules)."
         ),
+    )
+    refresh_dim: int = Field(
+        8, ge=1, le=256, description="Spectral refresh: random projections (Laplacian solves)."
+    )
+    refresh_power: int = Field(
+        1, ge=0, le=8, description="Spectral refresh: generalized power steps of the scores."
     )
     seed: int | None = Field(None, description="Seed of the walks (and of the initial GRASS).")
     backend: Literal["auto", "cpu", "gpu"] = Field("auto", description="Where the walks run.")

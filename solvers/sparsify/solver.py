@@ -242,11 +242,11 @@ class _Grounded:
         self.lu: Any = None
         self.n_edges = -1
 
-    def set_h(self, mask: np.ndarray) -> None:
+    def set_h(self, mask: np.ndarray, ordering: str = "MMD_AT_PLUS_A") -> None:
         g = self.g
         LH = laplacian_from_edges(g.n, g.u[mask], g.v[mask], g.w[mask])  # noqa: N806
         self.LHg = LH[self.keep][:, self.keep].tocsc()
-        self.lu = factorize_laplacian(self.LHg)
+        self.lu = factorize_laplacian(self.LHg, ordering)
         self.n_edges = int(mask.sum())
 
     def solve(self, Y: np.ndarray) -> np.ndarray:  # noqa: N803

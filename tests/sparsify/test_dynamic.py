@@ -273,10 +273,10 @@ def test_dynamic_on_circuit_grids():
     A = circuit_grid(71, 71, layers=2, seed=0)
     kd, ks, kd2, ks2 = _stream_check(A, seed=0, initial_density=1.12)
     assert kd / ks < 1.45 and kd2 / ks2 < 1.45
-    # the spectral refresh adds only 0.001 n edges per batch
+    # the spectral refresh adds only 0.003 n edges per batch
     dyn = DynamicSparsifier(A, sparsify(A, target_density=1.12, seed=0).H, seed=0)
     st = dyn.insert(*insertion_stream(A, 500, seed=1))
-    assert st.refreshed == round(0.001 * A.shape[0]) and st.refresh_seconds > 0
+    assert st.refreshed == round(0.003 * A.shape[0]) and st.refresh_seconds > 0
     assert st.h_added.shape[0] == st.kept + st.refreshed
 
 
