@@ -15,6 +15,8 @@ Run::
     PYTHONPATH=. python benchmarks/sparsify_bench.py            # 1e5 and 1e6 nodes
     PYTHONPATH=. python benchmarks/sparsify_bench.py --quick    # 1e4 and 1e5 nodes
     PYTHONPATH=. python benchmarks/sparsify_bench.py --gpu      # + GPU walk rows
+    PYTHONPATH=. python benchmarks/sparsify_bench.py --families both   # static, all families
+    PYTHONPATH=. python benchmarks/sparsify_bench.py --dyn-options '{"refresh": 0}'
 
 Writes ``benchmarks/out/sparsify_dynamic.csv``, ``sparsify_static.csv`` and
 ``sparsify.png``. BLAS runs single-threaded unless ``OPENBLAS_NUM_THREADS`` is set

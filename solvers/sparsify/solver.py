@@ -523,6 +523,7 @@ def grass(
         residuals=np.asarray(kappas, dtype=float),
         info={
             "tree": params.tree,
+            "tree_chosen": tree.kind,
             "tree_seconds": t_tree,
             "rounds_seconds": t_solve,
             "estimate_seconds": t_est,

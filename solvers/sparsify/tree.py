@@ -35,6 +35,8 @@ class Backbone:
     stretch : ndarray of float64, shape (m,)
         ``w_e R_T(u_e, v_e)``: the edge's stretch (its distortion against the tree);
         0 on tree edges.
+    kind : str
+        Which tree it is ("mewst", "mst", "lsst"; "" when built by :func:`root_tree`).
     """
 
     in_tree: np.ndarray
@@ -43,6 +45,7 @@ class Backbone:
     dist: np.ndarray
     lca: np.ndarray
     stretch: np.ndarray
+    kind: str = ""
 
     @property
     def total_stretch(self) -> float:
@@ -180,6 +183,7 @@ def spanning_tree(
     if kind in ("auto", "lsst"):
         root = int(np.argmax(np.diff(indptr)))
         lsst = root_tree(g, low_stretch_tree(g, csr, seed=seed), root, csr)
+        lsst.kind = "lsst"
         if kind == "lsst":
             return lsst
         mewst = spanning_tree(g, "mewst", csr)
@@ -197,7 +201,9 @@ def spanning_tree(
             "a connected graph",
             field="inputs.A",
         )
-    return root_tree(g, in_tree, root, csr)
+    out = root_tree(g, in_tree, root, csr)
+    out.kind = kind
+    return out
 
 
 def root_tree(g: EdgeList, in_tree: np.ndarray, root: int, csr: tuple | None = None) -> Backbone:
