@@ -1,7 +1,8 @@
 """dyGRASS: dynamic spectral sparsification by localized random walks.
 
 A :class:`DynamicSparsifier` keeps a graph G and its sparsifier H ⊆ G (original weights)
-current under batches of edge insertions and deletions, without global recomputation:
+current under batches of edge insertions and deletions, without recomputing it (the
+walk rules are local; the spectral refresh below adds one global scoring round):
 
 * **insertion** of ``(p, q, w)``: the edge joins G; ``walkers`` non-backtracking walks
   of at most ``max_steps`` steps run from p in the *current sparsifier H*, each stopped
@@ -41,6 +42,13 @@ current under batches of edge insertions and deletions, without global recomputa
   When no walk arrives, the lowest-resistance path is found exactly (Dijkstra on
   resistances) instead, so H always stays connected; if G itself has become
   disconnected the whole batch is rolled back and rejected.
+
+* **spectral refresh** (default ``refresh=0.003``; an extension): after every batch,
+  one GRASS scoring round on the current (G, H) (sparse LU of L_H, random projections
+  with a generalized power step) adds ``refresh * n`` of the best-scored off-H edges of
+  G. The local rules cannot see the weak regions of H that several dropped edges and
+  G's old off-H edges cross; a global score finds them. ``refresh=0``: the local rules
+  only (faster, but 2-3x above a fresh GRASS sparsifier on circuit grids).
 
 All updates of a batch are walked in parallel against the same graph (a Numba
 ``prange`` over updates on the CPU; one CUDA block per update and one thread per walker
@@ -171,7 +179,9 @@ class DynamicSparsifier:
         estimate times ``distortion_factor`` = 0.5), ``walkers`` (512), ``max_steps``
         (100), ``congestion`` (True), ``congestion_weight`` (0.25), ``exchange`` (True),
         ``exchange_threshold`` (0.6), ``exchange_ratio`` (0.5), ``exact_detours``
-        (True), ``target_density`` (budget of the initial GRASS run); see
+        (True), ``refresh`` (0.003: edges added per batch by one GRASS scoring round,
+        times n; 0 = purely local updates), ``refresh_dim`` (8), ``refresh_power`` (1),
+        ``target_density`` (budget of the initial GRASS run); see
         :class:`solvers.sparsify.params.DynamicParams`.
 
     Attributes
