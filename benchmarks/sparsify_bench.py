@@ -15,6 +15,8 @@ Run::
     PYTHONPATH=. python benchmarks/sparsify_bench.py            # 1e5 and 1e6 nodes
     PYTHONPATH=. python benchmarks/sparsify_bench.py --quick    # 1e4 and 1e5 nodes
     PYTHONPATH=. python benchmarks/sparsify_bench.py --gpu      # + GPU walk rows
+    PYTHONPATH=. python benchmarks/sparsify_bench.py --families both   # static, all families
+    PYTHONPATH=. python benchmarks/sparsify_bench.py --dyn-options '{"refresh": 0}'
 
 Writes ``benchmarks/out/sparsify_dynamic.csv``, ``sparsify_static.csv`` and
 ``sparsify.png``. BLAS runs single-threaded unless ``OPENBLAS_NUM_THREADS`` is set
@@ -31,6 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -43,9 +46,11 @@ from solvers.sparsify import (  # noqa: E402
     as_graph,
     batches,
     circuit_grid,
+    delaunay_2d,
     deletion_stream,
     insertion_stream,
     mesh_2d,
+    mesh_3d,
     mst_plus_random,
     relative_condition_number,
     sparsify,
@@ -81,6 +86,7 @@ def dynamic_rows(
     seed: int = 0,
     checkpoints: str = "all",
     verbose: bool = False,
+    dyn_options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Stream the updates through one DynamicSparsifier per backend; static re-runs at
     the checkpoints (once, on the CPU)."""
@@ -94,7 +100,9 @@ def dynamic_rows(
     # the default K rule (distortion_factor times κ(H0)) on GRASS's own estimate
     k_rule = default_factors(g.w)[0] * init.condition_estimate
     dyns = {
-        b: DynamicSparsifier(A, init.H, distortion_threshold=k_rule, seed=seed, backend=b)
+        b: DynamicSparsifier(
+            A, init.H, distortion_threshold=k_rule, seed=seed, backend=b, **(dyn_options or {})
+        )
         for b in backends
     }
     print(
@@ -197,6 +205,66 @@ def static_rows(name: str, A: Any, density: float) -> list[dict[str, Any]]:  # n
     return out
 
 
+FAMILIES = {
+    "fe-mesh-2d": (lambda: mesh_2d(100, 100, seed=0), lambda: mesh_2d(316, 316, seed=0)),
+    "delaunay-2d": (lambda: delaunay_2d(10_000, seed=0), lambda: delaunay_2d(100_000, seed=0)),
+    "circuit-grid": (
+        lambda: circuit_grid(71, 71, layers=2, seed=0),
+        lambda: circuit_grid(224, 224, layers=2, seed=0),
+    ),
+    "mesh-3d-hex": (
+        lambda: mesh_3d(22, 22, 22, elements="hex", seed=0),
+        lambda: mesh_3d(46, 46, 46, elements="hex", seed=0),
+    ),
+    "mesh-3d-tet": (
+        lambda: mesh_3d(22, 22, 22, elements="tet", seed=0),
+        lambda: mesh_3d(46, 46, 46, elements="tet", seed=0),
+    ),
+}
+#: GRASS options of the previous version (effective-weight tree, distortion scores with
+#: one power step in the last third of the rounds, similarity 0.5)
+PREVIOUS = {"tree": "mewst", "power": None, "similarity": 0.5}
+
+
+def family_rows(sizes: list[int], density: float = 1.15) -> list[dict[str, Any]]:
+    """GRASS at ``density`` on every test family: this version, the previous defaults,
+    reweighting (3-D tet only: its κ needs LOBPCG) and the MST + random baseline."""
+    out = []
+    for name, makers in FAMILIES.items():
+        for size in sizes:
+            A = makers[size]()  # noqa: N806
+            n = A.shape[0]
+            variants: list[tuple[str, dict[str, Any] | None]] = [
+                ("grass", {}),
+                ("grass (previous defaults)", PREVIOUS),
+            ]
+            if name == "mesh-3d-tet":
+                variants.append(("grass reweight=True", {"reweight": True}))
+            variants.append(("mst+random", None))
+            for label, opts in variants:
+                t0 = time.perf_counter()
+                if opts is None:
+                    H = mst_plus_random(A, density, seed=0)  # noqa: N806
+                    tree = "mst"
+                else:
+                    res = sparsify(A, target_density=density, seed=0, estimate_condition=False,
+                                   **opts)  # fmt: skip
+                    H, tree = res.H, res.info.get("tree")  # noqa: N806
+                t = time.perf_counter() - t0
+                k = kappa(A, H)
+                row = {
+                    "graph": name, "n": n, "edges_per_node_G": A.nnz / 2 / n, "method": label,
+                    "density": H.nnz / 2 / n, "kappa": k, "seconds": t, "tree": tree,
+                }  # fmt: skip
+                out.append(row)
+                print(
+                    f"  {name:13s} n={n:7,d} {label:26s} density {row['density']:.3f} "
+                    f"κ {k:8.1f}  {t:6.1f} s",
+                    flush=True,
+                )
+    return out
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     keys: list[str] = []
     for r in rows:
@@ -263,8 +331,26 @@ def main() -> int:
     )
     ap.add_argument("--out", default=str(OUT), help="output folder (default benchmarks/out)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every batch")
+    ap.add_argument(
+        "--dyn-options", default=None, help='DynamicSparsifier options as JSON, e.g. {"refresh": 0}'
+    )
+    ap.add_argument(
+        "--families",
+        default=None,
+        choices=("1e4", "1e5", "both"),
+        help="only the static table of GRASS on every test family (this version against "
+        "the previous defaults) at 1e4 and/or 1e5 nodes",
+    )
     args = ap.parse_args()
     out = Path(args.out)
+    if args.families:
+        out.mkdir(parents=True, exist_ok=True)
+        sizes = {"1e4": [0], "1e5": [1], "both": [0, 1]}[args.families]
+        print(f"load average {os.getloadavg()}")
+        rows = family_rows(sizes)
+        write_csv(out / f"sparsify_families_{args.families}.csv", rows)
+        print(f"load average after: {os.getloadavg()}")
+        return 0
     import gpu as gpu_pkg
 
     backends = ["cpu"]
@@ -289,7 +375,13 @@ def main() -> int:
         A = make()  # noqa: N806
         print(f"\n[{name}] generated in {time.perf_counter() - t0:.1f} s", flush=True)
         dyn += dynamic_rows(
-            name, A, args.density, backends, checkpoints=args.checkpoints, verbose=args.verbose
+            name,
+            A,
+            args.density,
+            backends,
+            checkpoints=args.checkpoints,
+            verbose=args.verbose,
+            dyn_options=json.loads(args.dyn_options) if args.dyn_options else None,
         )
         if not args.no_static_table and A.shape[0] <= 200_000:
             stat += static_rows(name, A, 1.15)

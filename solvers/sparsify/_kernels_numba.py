@@ -88,6 +88,49 @@ def _find(parent, x):
 
 
 @njit
+def grow_balls(indptr, indices, eids, order, radius, comp, in_tree):
+    """One level of the low-stretch tree: partition the graph into BFS balls.
+
+    Scans the vertices in ``order``; an unassigned vertex becomes the centre of a new
+    cluster, which grows breadth-first over unassigned vertices up to ``radius`` hops
+    (neighbours in CSR order). Each vertex joins through one edge, marked in
+    ``in_tree`` (original edge ids ``eids``), so every cluster is a BFS tree of its
+    centre. Fills ``comp`` (cluster of each vertex) and returns the number of clusters.
+    """
+    n = indptr.size - 1
+    for i in range(n):
+        comp[i] = -1
+    queue = np.empty(n, dtype=np.int64)
+    qd = np.empty(n, dtype=np.int64)
+    nc = 0
+    for t in range(order.size):
+        s = order[t]
+        if comp[s] >= 0:
+            continue
+        comp[s] = nc
+        head = 0
+        tail = 1
+        queue[0] = s
+        qd[0] = 0
+        while head < tail:
+            x = queue[head]
+            d = qd[head]
+            head += 1
+            if d >= radius:
+                continue
+            for k in range(indptr[x], indptr[x + 1]):
+                y = indices[k]
+                if comp[y] < 0:
+                    comp[y] = nc
+                    in_tree[eids[k]] = True
+                    queue[tail] = y
+                    qd[tail] = d + 1
+                    tail += 1
+        nc += 1
+    return nc
+
+
+@njit
 def kruskal_forest(order, u, v, n, in_tree):
     """Kruskal: scan edges in ``order``; mark in ``in_tree`` those joining two trees.
 

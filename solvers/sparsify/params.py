@@ -44,9 +44,13 @@ class SparsifyParams(BaseModel):
         ),
     )
     seed: int | None = Field(None, description="Seed of the random projections / sampling.")
-    tree: Literal["mewst", "mst"] = Field(
-        "mewst",
-        description="grass backbone: maximum effective-weight (feGRASS) or maximum-weight tree.",
+    tree: Literal["auto", "mewst", "mst", "lsst"] = Field(
+        "auto",
+        description=(
+            "grass backbone: maximum effective-weight (feGRASS), maximum-weight, or "
+            "low-stretch (hierarchical ball growing) tree; auto: the one of mewst and "
+            "lsst with the smaller total stretch."
+        ),
     )
     rounds: int = Field(
         12,
@@ -66,14 +70,38 @@ class SparsifyParams(BaseModel):
         le=256,
         description="Random projections (Laplacian solves) per round for the edge scores.",
     )
+    power: int | None = Field(
+        2,
+        ge=0,
+        le=8,
+        description=(
+            "grass: generalized power steps X <- L_H^+ L_G X applied to the random "
+            "projections before every round's edge scores (weights the generalized "
+            "eigenvectors by lambda^(2 power), targeting the top of the spectrum). None: "
+            "the previous schedule (0 = pure distortion estimates in the first two thirds "
+            "of the rounds, then 1)."
+        ),
+    )
     similarity: float = Field(
-        0.5,
+        0.25,
         gt=0,
         description=(
             "grass similarity filter: every chosen edge marks about similarity * n / "
             "(edges per round) nearest vertices of H around each endpoint; edges between "
             "marked vertices wait for a later pass (0 < similarity; larger spreads more)."
         ),
+    )
+    reweight: bool = Field(
+        False,
+        description=(
+            "grass: scale down the edges around vertices that keep more than 1/reweight_cap "
+            "of their weighted degree in H (weights never grow; lifts lambda_min above 1). "
+            "Lowers kappa on 3-D tetrahedral meshes, raises it on 2-D meshes and circuits; "
+            "the condition estimate then costs a LOBPCG run for lambda_min."
+        ),
+    )
+    reweight_cap: float = Field(
+        2.0, ge=1, le=100, description="grass reweight: the degree ratio d_G / d_H kept as is."
     )
     max_density: float = Field(
         2.0,
@@ -191,6 +219,24 @@ class DynamicParams(BaseModel):
             "(a Dijkstra search bounded by the best walk's path resistance, so it stays "
             "local). False: the paper's rule (the best walk path itself)."
         ),
+    )
+    refresh: float = Field(
+        0.003,
+        ge=0,
+        le=0.1,
+        description=(
+            "Spectral refresh (an extension): after every batch, one GRASS scoring round "
+            "(a sparse LU of L_H, 8 random projections, one power step) adds refresh * n of G's "
+            "off-H edges with the highest scores (similarity-filtered). It catches what the "
+            "local walks cannot see: weak regions of H where several dropped edges and G's "
+            "old off-H edges cross. 0: purely local updates (the paper's rules)."
+        ),
+    )
+    refresh_dim: int = Field(
+        8, ge=1, le=256, description="Spectral refresh: random projections (Laplacian solves)."
+    )
+    refresh_power: int = Field(
+        1, ge=0, le=8, description="Spectral refresh: generalized power steps of the scores."
     )
     seed: int | None = Field(None, description="Seed of the walks (and of the initial GRASS).")
     backend: Literal["auto", "cpu", "gpu"] = Field("auto", description="Where the walks run.")

@@ -3,27 +3,29 @@
 GRASS family (Feng 2016/2020; feGRASS, Liu–Yu–Feng 2022), as built here:
 
 1. **Backbone**: a maximum effective-weight spanning tree (feGRASS: Kruskal on
-   ``w log(max degree) / (BFS layer sum)``), or the maximum-weight tree.
+   ``w log(max degree) / (BFS layer sum)``) or a low-stretch tree (hierarchical ball
+   growing, GRASS's choice), whichever has the smaller total stretch; or the
+   maximum-weight tree.
 2. **Densification rounds**. Each round factors the grounded Laplacian of the current
    sparsifier H (sparse LU; H is nearly a tree, so the fill is small) and scores every
    edge of G outside H with a random-projection embedding:
 
-   * early rounds (``t = 0``): ``X = L_H⁺ B_Hᵀ W_H^½ Ω`` (Ω Gaussian, ``embed_dim``
-     columns), so ``w_e ‖X_p − X_q‖² / k`` is an unbiased estimate of the edge's
-     distortion ``w_e R_H(p, q)`` (Johnson–Lindenstrauss, Spielman–Srivastava);
-   * late rounds (``t = 1``): one generalized power step ``X ← L_H⁺ L_G X``, so the
-     score weighs the dominant generalized eigenvectors of (L_G, L_H) by ``λ²`` and
-     targets the top of the spectrum (GRASS's spectral perturbation analysis: adding
-     e to H lowers λ_j by about ``λ_j w_e (u_j(p) − u_j(q))²``).
+   * ``X = L_H⁺ B_Hᵀ W_H^½ Ω`` (Ω Gaussian, ``embed_dim`` columns), so
+     ``w_e ‖X_p − X_q‖² / k`` is an unbiased estimate of the edge's distortion
+     ``w_e R_H(p, q)`` (Johnson–Lindenstrauss, Spielman–Srivastava);
+   * then ``power`` (default 2) generalized power steps ``X ← L_H⁺ L_G X``, so the
+     score weighs the dominant generalized eigenvectors of (L_G, L_H) by ``λ^(2t)``
+     and targets the top of the spectrum (GRASS's spectral perturbation analysis:
+     adding e to H lowers λ_j by about ``λ_j w_e (u_j(p) − u_j(q))²``).
+     ``power=None`` gives the previous schedule (t = 0, then t = 1 in the last third).
 
    The best-scored edges join H, filtered for similarity (feGRASS): a chosen edge marks
    the nearest vertices of H around its endpoints, and edges between marked vertices
    wait for a later pass, so the new edges spread over the graph instead of piling
    into one region.
-3. **Stopping**: a density target splits its edge budget over ``rounds`` rounds (the
-   last third with ``t = 1``); a condition target adds ``step * n`` edges per round and
-   stops once the Lanczos estimate of λ_max(L_G, L_H) is below the target (t = 1 once
-   within 2× of it).
+3. **Stopping**: a density target splits its edge budget over ``rounds`` rounds; a
+   condition target adds ``step * n`` edges per round and stops once the Lanczos
+   estimate of λ_max(L_G, L_H) is below the target.
 
 H is a subset of G's edges with their original weights, so ``L_H ⪯ L_G``, λ_min ≥ 1 and
 the reported ``condition_estimate`` (λ_max) is an upper bound of κ (equal to it in
@@ -131,9 +133,9 @@ def sparsify(
         when computed); returning True stops and returns the current H
         (``cancelled=True``).
     **options
-        ``tree`` ("mewst" | "mst"), ``rounds`` (12), ``step`` (0.0125), ``embed_dim``
-        (16), ``similarity`` (0.5), ``max_density`` (2.0), ``jl_dim`` (32),
-        ``estimate_condition`` (True); see :class:`SparsifyParams`.
+        ``tree`` ("auto" | "mewst" | "mst" | "lsst"), ``rounds`` (12), ``step`` (0.0125),
+        ``embed_dim`` (16), ``power`` (2), ``similarity`` (0.25), ``max_density`` (2.0),
+        ``jl_dim`` (32), ``estimate_condition`` (True); see :class:`SparsifyParams`.
 
     Returns
     -------
@@ -240,11 +242,11 @@ class _Grounded:
         self.lu: Any = None
         self.n_edges = -1
 
-    def set_h(self, mask: np.ndarray) -> None:
+    def set_h(self, mask: np.ndarray, ordering: str = "MMD_AT_PLUS_A") -> None:
         g = self.g
         LH = laplacian_from_edges(g.n, g.u[mask], g.v[mask], g.w[mask])  # noqa: N806
         self.LHg = LH[self.keep][:, self.keep].tocsc()
-        self.lu = factorize_laplacian(self.LHg)
+        self.lu = factorize_laplacian(self.LHg, ordering)
         self.n_edges = int(mask.sum())
 
     def solve(self, Y: np.ndarray) -> np.ndarray:  # noqa: N803
@@ -364,6 +366,41 @@ def select_edges(
     return chosen
 
 
+def degree_scaling(g: EdgeList, kept: np.ndarray, cap: float) -> np.ndarray:
+    """Weights of H's edges after GRASS's optional edge scaling (``reweight=True``).
+
+    With ``r_v = d_G(v) / d_H(v)`` (weighted degrees), every kept edge ``(u, v)`` is
+    scaled by ``sqrt(min(1, r_u / cap) · min(1, r_v / cap))``. A subgraph H ⊆ G has
+    λ_min(L_G, L_H) = 1 as soon as one vertex keeps all its edges (the indicator of
+    that vertex), while the smooth, global modes sit well above 1; scaling down the
+    edges around vertices that keep more than ``1/cap`` of their weighted degree lifts
+    those local modes (the hubs of a low-stretch tree's balls, for instance) and
+    leaves the rest of H alone. The weights never grow (``L_H ⪯ L_G`` still holds, so
+    λ_min ≥ 1), at the price of a somewhat larger λ_max: κ = λ_max / λ_min drops on
+    graphs whose subgraph sparsifiers are limited by such vertices (3-D tetrahedral
+    meshes: −16 %) and rises on the others (2-D meshes, circuits), hence an option.
+    GRASS's own tool offers an iterative edge-scaling step for the same purpose.
+
+    Parameters
+    ----------
+    g : EdgeList
+    kept : ndarray of int64
+        Indices of H's edges in ``g``.
+    cap : float
+        Degree ratio ``d_G / d_H`` below which a vertex's edges are scaled down.
+
+    Returns
+    -------
+    ndarray of float64
+        The weights of the kept edges.
+    """
+    u, v, w = g.u[kept], g.v[kept], g.w[kept]
+    d_g = np.bincount(g.u, g.w, g.n) + np.bincount(g.v, g.w, g.n)
+    d_h = np.bincount(u, w, g.n) + np.bincount(v, w, g.n)
+    s = np.sqrt(np.minimum(1.0, d_g / (cap * d_h)))
+    return w * s[u] * s[v]
+
+
 def grass(
     g: EdgeList,
     params: SparsifyParams,
@@ -375,7 +412,7 @@ def grass(
     n = g.n
     t_start = time.perf_counter()
     csr = csr_with_edge_ids(g)
-    tree = spanning_tree(g, params.tree, csr)
+    tree = spanning_tree(g, params.tree, csr, seed=params.seed)
     mask = tree.in_tree.copy()
     t_tree = time.perf_counter() - t_start
     n_tree = int(mask.sum())
@@ -413,7 +450,9 @@ def grass(
         if target_k is None:
             lap.set_h(mask)
         it += 1
-        if target_k is None:
+        if params.power is not None:
+            power = params.power
+        elif target_k is None:
             power = 0 if it <= (2 * rounds) // 3 else 1
         else:
             power = 1 if kappa <= 2.0 * target_k else 0
@@ -447,15 +486,23 @@ def grass(
         if chosen.size == 0:
             break
     final = math.nan
+    kept = np.flatnonzero(mask).astype(np.int64)
+    w_h = g.w[kept]
+    if params.reweight:
+        w_h = degree_scaling(g, kept, params.reweight_cap)
+    H = to_adjacency(n, g.u[kept], g.v[kept], w_h)  # noqa: N806
     t_est = time.perf_counter()
     if params.estimate_condition and not cancelled:
-        if lap.n_edges != int(mask.sum()):
-            lap.set_h(mask)
-        final = max(lap.lambda_max(1e-3, rng)[0], 1.0)
+        if params.reweight:
+            from .condition import relative_condition_number
+
+            final = float(relative_condition_number(g, H, tol=1e-3))
+        else:
+            if lap.n_edges != int(mask.sum()):
+                lap.set_h(mask)
+            final = max(lap.lambda_max(1e-3, rng)[0], 1.0)
     t_est = time.perf_counter() - t_est
-    kept = np.flatnonzero(mask).astype(np.int64)
-    H = to_adjacency(n, g.u[kept], g.v[kept], g.w[kept])  # noqa: N806
-    if target_k is not None and not converged and math.isfinite(final):
+    if target_k is not None and math.isfinite(final) and (params.reweight or not converged):
         converged = final <= target_k
     return SparsifyResult(
         H=H,
@@ -476,6 +523,7 @@ def grass(
         residuals=np.asarray(kappas, dtype=float),
         info={
             "tree": params.tree,
+            "tree_chosen": tree.kind,
             "tree_seconds": t_tree,
             "rounds_seconds": t_solve,
             "estimate_seconds": t_est,

@@ -15,6 +15,7 @@ from solvers.sparsify import (
     from_edges,
     laplacian,
     mesh_2d,
+    mesh_3d,
     preferential_attachment,
     relative_condition_number,
     spanning_tree,
@@ -33,7 +34,7 @@ def _dense_pencil(A, H):
     return ev[0], ev[-1]
 
 
-@pytest.mark.parametrize("kind", ["mewst", "mst"])
+@pytest.mark.parametrize("kind", ["mewst", "mst", "lsst", "auto"])
 def test_spanning_tree_and_exact_tree_stretch(kind):
     A = circuit_grid(12, 13, seed=4)
     g = as_graph(A)
@@ -52,10 +53,29 @@ def test_spanning_tree_and_exact_tree_stretch(kind):
         assert np.isclose(-mst.sum(), g.w[bb.in_tree].sum(), rtol=1e-12)
 
 
+def test_low_stretch_tree_beats_a_single_centre_tree_on_3d_meshes():
+    # a tree grown from one centre (feGRASS's effective weights: BFS layers) has paths
+    # of length ~ n^(1/3) between neighbouring branches; hierarchical balls ~ log n
+    g = as_graph(mesh_3d(20, 20, 20, elements="tet", seed=0))
+    mewst = spanning_tree(g, "mewst")
+    lsst = spanning_tree(g, "lsst", seed=0)
+    assert lsst.in_tree.sum() == g.n - 1
+    assert lsst.total_stretch < 0.85 * mewst.total_stretch
+    auto = spanning_tree(g, "auto", seed=0)
+    assert np.array_equal(auto.in_tree, lsst.in_tree)
+    # on a circuit grid (weights over decades) the weight-blind balls lose: auto keeps
+    # the effective-weight tree
+    c = as_graph(circuit_grid(40, 40, seed=0))
+    assert np.array_equal(spanning_tree(c, "auto").in_tree, spanning_tree(c, "mewst").in_tree)
+    # deterministic per seed
+    assert np.array_equal(spanning_tree(g, "lsst", seed=0).in_tree, lsst.in_tree)
+
+
 def test_tree_kernels_on_a_tree_and_a_disconnected_graph():
     A = from_edges(4, [[0, 1], [2, 3]])
-    with pytest.raises(InvalidProblemError, match="not connected"):
-        spanning_tree(as_graph(A))
+    for kind in ("mewst", "lsst", "auto"):
+        with pytest.raises(InvalidProblemError, match="not connected"):
+            spanning_tree(as_graph(A), kind)
     # LCA of a path's off-tree chord
     B = from_edges(5, [[0, 1], [1, 2], [2, 3], [3, 4], [0, 4]], [1, 1, 1, 1, 0.5])
     bb = spanning_tree(as_graph(B), "mst")
