@@ -449,3 +449,122 @@ def em_iteration(  # noqa: ANN201
             if seg[i] < cut:
                 small = True
     return new, mu, logdet, quad, quad2, dof, rel, small
+
+
+@njit
+def _compress(Hbuf, Ms, ns, g, idx, thr):  # noqa: ANN001, ANN202, N803
+    """Drop the entries ``g_k[n] < thr[k] · max g_k`` of every factor with their columns
+    of ``H_k`` and their original indices; returns ``(Hbuf, ns, g, idx, dropped)``."""
+    K = ns.size  # noqa: N806
+    goff = _offsets(ns)
+    hoff = _offsets(Ms * ns)
+    keep = np.empty(goff[K], dtype=np.bool_)
+    new_ns = np.empty(K, dtype=np.int64)
+    dropped = False
+    for k in range(K):
+        seg = g[goff[k] : goff[k + 1]]
+        cut = thr[k] * seg.max()
+        c = 0
+        for i in range(seg.size):
+            kp = seg[i] >= cut
+            keep[goff[k] + i] = kp
+            if kp:
+                c += 1
+            else:
+                dropped = True
+        new_ns[k] = c
+    if not dropped:
+        return Hbuf, ns, g, idx, False
+    noff = _offsets(new_ns)
+    nhoff = _offsets(Ms * new_ns)
+    g2 = np.empty(noff[K], dtype=g.dtype)
+    idx2 = np.empty(noff[K], dtype=idx.dtype)
+    h2 = np.empty(nhoff[K], dtype=Hbuf.dtype)
+    for k in range(K):
+        mk = Ms[k]
+        nk = ns[k]
+        nn = new_ns[k]
+        c = 0
+        for i in range(nk):
+            if keep[goff[k] + i]:
+                g2[noff[k] + c] = g[goff[k] + i]
+                idx2[noff[k] + c] = idx[goff[k] + i]
+                for r in range(mk):
+                    h2[nhoff[k] + r * nn + c] = Hbuf[hoff[k] + r * nk + i]
+                c += 1
+    return h2, new_ns, g2, idx2, True
+
+
+@njit
+def em_loop(  # noqa: ANN201
+    Hbuf,
+    Ms,
+    ns,
+    g,
+    sigma2,
+    Y,
+    eps,
+    am,
+    sweeps,
+    inner_tol,
+    tol_svd,
+    scale,
+    newton,
+    thr,
+    maxiter,
+    tol,
+    learn,
+    floor,
+    do_prune,  # noqa: ANN001, N803
+):
+    """The whole EM loop of ``solver._krosbl_loop`` (no callback) in one call: the same
+    iterations (:func:`em_iteration`), noise updates, stopping test and pruning, then
+    the final pruning and the posterior mean at the final hyperparameters.
+
+    Returns ``(g, ns, idx, mu, sigma2, n_iter, converged, objective, residuals,
+    noise)`` with ``g`` / ``idx`` the active factor entries and their original indices
+    (flat, offsets from ``ns``) and ``objective`` one entry longer than ``residuals``
+    (the cost at the final estimate).
+    """
+    M, T = Y.shape  # noqa: N806
+    idx = np.empty(g.size, dtype=np.int64)
+    goff = _offsets(ns)
+    for k in range(ns.size):
+        for i in range(ns[k]):
+            idx[goff[k] + i] = i
+    objective = np.empty(maxiter + 1)
+    residuals = np.empty(maxiter)
+    noise = np.empty(maxiter)
+    converged = False
+    it = 0
+    for it in range(1, maxiter + 1):  # noqa: B007
+        new, _, logdet, quad, quad2, dof, rel, small = em_iteration(
+            Hbuf, Ms, ns, g, sigma2, Y, eps, am, sweeps, inner_tol, tol_svd, scale, newton, thr
+        )
+        objective[it - 1] = logdet + quad / T
+        if learn:
+            sigma2 = max((sigma2 * sigma2 * quad2 / T + sigma2 * dof) / M, floor)
+        g = new
+        residuals[it - 1] = rel
+        noise[it - 1] = sigma2
+        if rel < tol:
+            converged = True
+            break
+        if do_prune and small:
+            Hbuf, ns, g, idx, _ = _compress(Hbuf, Ms, ns, g, idx, thr)
+    if do_prune:
+        Hbuf, ns, g, idx, _ = _compress(Hbuf, Ms, ns, g, idx, thr)
+    mu, _, logdet, quad, _, _, _ = estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, False, 0)
+    objective[it] = logdet + quad / T
+    return (
+        g,
+        ns,
+        idx,
+        mu,
+        sigma2,
+        it,
+        converged,
+        objective[: it + 1].copy(),
+        residuals[:it].copy(),
+        noise[:it].copy(),
+    )

@@ -797,6 +797,29 @@ def _krosbl_loop(
     it = 0
     stepper = _Stepper(prob, params, be, kern, couplings)
     mu = None
+    if callback is None and stepper.can_fuse and prob.N <= FUSED_MAX:
+        # the whole loop in one compiled call (same iterations as below)
+        from . import _fused
+
+        t = time.perf_counter()
+        hbuf, ns, g = stepper._flat(Hk, gammas)
+        g, ns, iflat, mu, sigma2, it, converged, obj, res, noise = _fused.em_loop(
+            hbuf, stepper.Ms, ns, g, float(sigma2), prob.Y, stepper.eps,
+            params.method == "am", params.am_sweeps, AM_INNER_TOL, 100.0 * stepper.eps,
+            stepper.scale, SCALE_NEWTON, stepper.thr, params.maxiter, params.tol,
+            prob.learn, prob.floor, do_prune,
+        )  # fmt: skip
+        stepper.t_e = time.perf_counter() - t
+        stepper.n_fused = it
+        o = [0, *np.cumsum(ns).tolist()]
+        gammas = [g[o[k] : o[k + 1]] for k in range(K)]
+        idx = [iflat[o[k] : o[k + 1]] for k in range(K)]
+        objective, residuals, noise_hist = obj.tolist(), res.tolist(), noise.tolist()
+        cancelled = False
+        return _krosbl_result(
+            prob, params, stepper, mu, gammas, idx, sigma2, objective, residuals,
+            noise_hist, it, converged, cancelled,
+        )  # fmt: skip
     for it in range(1, params.maxiter + 1):  # noqa: B007
         new, mu, cost, quad2, dof, rel = stepper.step(Hk, gammas, sigma2, couplings)
         objective.append(cost)
@@ -829,8 +852,30 @@ def _krosbl_loop(
         if not cancelled:
             objective.append(cost)
     be.synchronize()
-    mu = be.to_host(mu)
-    g_host = [np.asarray(be.to_host(g), dtype=np.float64) for g in gammas]
+    return _krosbl_result(
+        prob, params, stepper, be.to_host(mu), [be.to_host(g) for g in gammas], idx, sigma2,
+        objective, residuals, noise_hist, it, converged, cancelled,
+    )  # fmt: skip
+
+
+def _krosbl_result(
+    prob: _Problem,
+    params: KroSBLParams,
+    stepper: _Stepper,
+    mu: np.ndarray,
+    gammas: list[np.ndarray],
+    idx: list[np.ndarray],
+    sigma2: float,
+    objective: list[float],
+    residuals: list[float],
+    noise_hist: list[float],
+    it: int,
+    converged: bool,
+    cancelled: bool,
+) -> KroSBLResult:
+    """The result of :func:`_krosbl_loop` from the host arrays on the active set."""
+    K = len(gammas)  # noqa: N806
+    g_host = [np.asarray(g, dtype=np.float64) for g in gammas]
     flat = _flat_index(idx, prob.Ns)
     x = np.zeros((prob.N, prob.T), dtype=mu.dtype)
     x[flat] = mu
