@@ -361,37 +361,37 @@ def mstep_svd_fused(lam, g, ns, tol):  # noqa: ANN001, ANN201
 
 @njit
 def mstep_am_fused(lam, g, ns, sweeps, inner_tol):  # noqa: ANN001, ANN201
-    """AM M-step (as ``solver.mstep_am`` without coupling); returns new γ flat."""
+    """AM M-step (as ``solver.mstep_am`` without coupling); returns new γ flat.
+
+    Factor k's closed form is ``solver.mode_contract``: Λ viewed as (left, n_k, right)
+    contracted with ``⊗_{j<k} 1/γ_j`` on the left and ``⊗_{j>k} 1/γ_j`` on the right
+    (two matrix–vector products).
+    """
     K = ns.size  # noqa: N806
     goff = _offsets(ns)
     gs = g.copy()
     n = lam.size
+    old = np.empty_like(gs)
     for _ in range(sweeps):
-        old = gs.copy()
+        old[:] = gs
         for k in range(K):
             nk = ns[k]
             left = 1
             for j in range(k):
                 left *= ns[j]
             right = n // (left * nk)
-            wl = np.ones(1, dtype=g.dtype)
-            for j in range(k):
-                wl = np.outer(wl, 1.0 / gs[goff[j] : goff[j + 1]]).ravel()
-            wr = np.ones(1, dtype=g.dtype)
-            for j in range(k + 1, K):
-                wr = np.outer(wr, 1.0 / gs[goff[j] : goff[j + 1]]).ravel()
-            den = n // nk
-            lam3 = lam.reshape(left, nk, right)
-            new = np.zeros(nk, dtype=g.dtype)
-            for a in range(left):
-                for b in range(nk):
-                    acc = 0.0
-                    for c in range(right):
-                        acc += lam3[a, b, c] * wr[c]
-                    new[b] += wl[a] * acc
-            for b in range(nk):
-                new[b] = new[b] / den
-            _floor_into(gs, goff[k], new)
+            cur = lam
+            if k > 0:
+                wl = 1.0 / gs[goff[0] : goff[1]]
+                for j in range(1, k):
+                    wl = np.outer(wl, 1.0 / gs[goff[j] : goff[j + 1]]).ravel()
+                cur = np.dot(wl, cur.reshape(left, nk * right))
+            if k < K - 1:
+                wr = 1.0 / gs[goff[k + 1] : goff[k + 2]]
+                for j in range(k + 2, K):
+                    wr = np.outer(wr, 1.0 / gs[goff[j] : goff[j + 1]]).ravel()
+                cur = np.dot(cur.reshape(nk, right), wr)
+            _floor_into(gs, goff[k], cur / (n // nk))
         _normalise(gs, goff, K)
         change = 0.0
         for k in range(K):
