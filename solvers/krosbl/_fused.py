@@ -197,14 +197,25 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
         p = np.outer(p, pall[poff[k] : poff[k + 1]]).ravel()
     alpha = 1.0
     if scale:
-        a = np.zeros(M, dtype=g.dtype)
+        # only the nonzero eigenvalues depend on the scale (the terms of p = 0 are
+        # constant and drop out of the search and of its cost comparison)
+        nz = 0
         for i in range(M):
-            acc = 0.0
-            for j in range(T):
-                v = Yt[i, j]
-                acc += v.real * v.real + v.imag * v.imag
-            a[i] = acc / T
-        alpha = best_scale(p, a, sigma2, newton)
+            if p[i] != 0.0:
+                nz += 1
+        pz = np.empty(nz, dtype=g.dtype)
+        a = np.empty(nz, dtype=g.dtype)
+        c = 0
+        for i in range(M):
+            if p[i] != 0.0:
+                acc = 0.0
+                for j in range(T):
+                    v = Yt[i, j]
+                    acc += v.real * v.real + v.imag * v.imag
+                pz[c] = p[i]
+                a[c] = acc / T
+                c += 1
+        alpha = best_scale(pz, a, sigma2, newton)
         p = p * alpha
     d = np.empty(M, dtype=g.dtype)
     logdet = 0.0
@@ -264,9 +275,9 @@ def best_scale(p, a, sigma2, newton):  # noqa: ANN001, ANN201
         g1 = 0.0
         h = 0.0
         for i in range(p.size):
-            c = sigma2 + e * p[i]
-            q = e * p[i] / c
-            aq = a[i] * q / c
+            r = 1.0 / (sigma2 + e * p[i])
+            q = e * p[i] * r
+            aq = a[i] * q * r
             g1 += q - aq
             h += q * (1.0 - q) - aq * (1.0 - 2.0 * q)
         step = -g1 / h if h > 0 else (-2.0 if g1 > 0 else 2.0)
