@@ -72,8 +72,8 @@ def _nrm(x):  # noqa: ANN001, ANN202
 
 
 @njit
-def _factor_eig(Hk, gk):  # noqa: ANN001, ANN202, N803
-    """``H_k diag(γ_k) H_kᴴ = U diag(p) Uᴴ`` (p ascending).
+def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
+    """``H_k diag(γ_k) H_kᴴ = U diag(p) Uᴴ`` (p ascending); ``HkH`` = ``H_kᴴ`` (contiguous).
 
     ``M_k ≤ n_k``: the eigendecomposition of the M_k × M_k matrix. ``n_k < M_k`` (a
     pruned factor): ``C = B Bᴴ`` with ``B = H_k Γ_k^½`` of rank ≤ n_k; a Householder
@@ -87,7 +87,7 @@ def _factor_eig(Hk, gk):  # noqa: ANN001, ANN202, N803
         for i in range(mk):
             for j in range(nk):
                 Hg[i, j] = Hk[i, j] * gk[j]
-        C = np.dot(Hg, np.ascontiguousarray(Hk.conj().T))  # noqa: N806
+        C = np.dot(Hg, HkH)  # noqa: N806
         C = (C + C.conj().T) * 0.5  # noqa: N806
         w, Ue = np.linalg.eigh(C)  # noqa: N806
         return w, np.ascontiguousarray(Ue)
@@ -176,20 +176,23 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
         nk = ns[k]
         Hk = Hbuf[hoff[k] : hoff[k + 1]].reshape(mk, nk)  # noqa: N806
         gk = g[goff[k] : goff[k + 1]]
-        p, U = _factor_eig(Hk, gk)  # noqa: N806
+        HkH = np.ascontiguousarray(Hk.conj().T)  # noqa: N806
+        p, U = _factor_eig(Hk, gk, HkH)  # noqa: N806
         thr = max(p[mk - 1], 0.0) * 10.0 * mk * eps
-        PhiK = np.dot(np.ascontiguousarray(Hk.conj().T), U)  # noqa: N806
+        PhiK = np.dot(HkH, U)  # noqa: N806 - (n_k, M_k), C order = Φ_k's layout in Phi
         for j in range(mk):
-            keep = p[j] > thr
-            if not keep:
+            if not p[j] > thr:
                 p[j] = 0.0
+                for i in range(nk):
+                    PhiK[i, j] = 0.0
             pall[poff[k] + j] = p[j]
-            for i in range(nk):
-                v = PhiK[i, j] if keep else PhiK[i, j] * 0.0
-                Phi[hoff[k] + i * mk + j] = v
-                Phi2[hoff[k] + i * mk + j] = v.real * v.real + v.imag * v.imag
-            for i in range(mk):
-                Uh[uoff[k] + j * mk + i] = np.conj(U[i, j])
+        flat = PhiK.ravel()
+        o = hoff[k]
+        for i in range(flat.size):
+            v = flat[i]
+            Phi[o + i] = v
+            Phi2[o + i] = v.real * v.real + v.imag * v.imag
+        Uh[uoff[k] : uoff[k + 1]] = np.ascontiguousarray(U.conj().T).ravel()
     # (⊗U_k)ᴴ y, whitening and the four sums
     Yt = _kmv(Uh, uoff, Ms, Ms, Y, T)  # noqa: N806
     p = pall[poff[0] : poff[1]].copy()
