@@ -9,7 +9,10 @@ whitening and moment passes), the M-step (SVD or AM), the noise update and the
 stopping quantity in one compiled call. It computes exactly what
 :func:`solvers.krosbl.solver.estep`, :func:`~solvers.krosbl.solver.mstep_svd` and
 :func:`~solvers.krosbl.solver.mstep_am` compute (same operations in the same order, so
-the two paths agree to rounding; tested).
+the two paths agree to rounding; tested). :func:`em_loop` runs the whole loop — the
+iterations, noise updates, stopping test, pruning (:func:`_compress`) and the final
+E-step — in one call when no progress callback has to be served, which also removes
+the 15–20 µs of Python per iteration of the loop in ``solver._krosbl_loop``.
 
 The K factors travel as flat buffers with offsets (any K, one compiled specialisation
 per dtype): ``Hbuf`` holds ``H_k`` (M_k × n_k, C order), ``g`` holds the γ_k.
