@@ -54,7 +54,7 @@ from solvers._errors import InvalidProblemError
 from solvers._progress import Callback, Progress
 from solvers._result import SolverResult
 
-from ._kron import kron_dense, kron_matvec, kron_vec, mode_contract
+from ._kron import _xp, kron_dense, kron_matvec, kron_vec, mode_contract
 from .params import INIT_DEFAULT, PRUNE_DEFAULT, KroSBLParams
 
 #: learned or zero noise variances are floored at this fraction of the data power
@@ -276,8 +276,6 @@ def check_problem(y: Any, H: Any, params: KroSBLParams) -> tuple[np.ndarray, lis
     Returns ``(y, H)`` as NumPy arrays. Raises :class:`InvalidProblemError` naming the
     input and the shapes.
     """
-    from solvers._validation import as_array
-
     if isinstance(H, np.ndarray) and H.dtype != object:
         H = [H] if H.ndim == 2 else list(H)  # noqa: N806
     if not isinstance(H, (list, tuple)):
@@ -285,10 +283,28 @@ def check_problem(y: Any, H: Any, params: KroSBLParams) -> tuple[np.ndarray, lis
             f"input 'H' must be a list of factor matrices, got {type(H).__name__}",
             field="inputs.H",
         )
-    Hs = [as_array(h, f"H[{k}]", ndim=2, dtype="numeric") for k, h in enumerate(H)]
-    y_arr = as_array(y, "y", ndim=(1, 2), dtype="numeric")
+    Hs = [_checked(h, f"H[{k}]", (2,)) for k, h in enumerate(H)]
+    y_arr = _checked(y, "y", (1, 2))
     validate({"y": y_arr, "H": Hs}, params)
     return y_arr, Hs
+
+
+def _checked(a: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
+    """``as_array(a, name, ndim=ndim, dtype="numeric")``; a finite float/complex NumPy
+    array of an allowed dimension (what it would return unchanged) is accepted without
+    the general conversions (per-call overhead matters at millisecond solves)."""
+    if (
+        type(a) is np.ndarray
+        and a.dtype.kind in "fc"
+        and a.dtype.itemsize >= 4
+        and a.ndim in ndim
+        and a.size >= 1
+        and np.isfinite(a).all()
+    ):
+        return a
+    from solvers._validation import as_array
+
+    return as_array(a, name, ndim=ndim, dtype="numeric")
 
 
 def validate(inputs: dict[str, Any], params: KroSBLParams) -> None:
@@ -385,10 +401,13 @@ def solve_arrays(
 ) -> KroSBLResult:
     """Dispatch on ``params.method`` (validated NumPy inputs)."""
     t0 = time.perf_counter()
+    defaults: dict[str, Any] = {}
     if params.prune is None:
-        params = params.model_copy(update={"prune": PRUNE_DEFAULT[params.method]})
+        defaults["prune"] = PRUNE_DEFAULT[params.method]
     if params.init_scale is None:
-        params = params.model_copy(update={"init_scale": INIT_DEFAULT[params.method]})
+        defaults["init_scale"] = INIT_DEFAULT[params.method]
+    if defaults:
+        params = params.model_copy(update=defaults)
     prob = _Problem.create(y, Hs, params, be)
     if prob.learn and params.init_scale < 1:
         # a prior started below the data-matched level keeps its 9:1 signal-to-noise
@@ -465,7 +484,7 @@ class _Problem:
         """Common prior variance c (γ_i = c) matching the data power: c ‖A‖_F² ≈ ‖y‖²/T − Mσ²."""
         fro2 = 1.0
         for h in self.H:
-            fro2 *= float((abs(h) ** 2).sum())
+            fro2 *= _sqnorm(h)
         signal = max(self.M * self.power - self.M * self.sigma2, 0.1 * self.M * self.power)
         return signal / fro2
 
@@ -531,6 +550,12 @@ def _factor_eigs(H: list[Any], gammas: list[Any], xp: Any, rdt: np.dtype) -> lis
         Phi = (Hk.conj().T @ U) * keep[None, :]  # noqa: N806
         out.append((p, xp.ascontiguousarray(U.conj().T), Phi))
     return out
+
+
+def _sqnorm(a: Any) -> float:
+    """``‖a‖²`` (real or complex, NumPy or CuPy)."""
+    v = a.reshape(-1)
+    return float(_xp(a).vdot(v, v).real)
 
 
 def be_host(a: Any) -> np.ndarray:
@@ -797,6 +822,29 @@ def _krosbl_loop(
     it = 0
     stepper = _Stepper(prob, params, be, kern, couplings)
     mu = None
+    if callback is None and stepper.can_fuse and prob.N <= FUSED_MAX:
+        # the whole loop in one compiled call (same iterations as below)
+        from . import _fused
+
+        t = time.perf_counter()
+        hbuf, ns, g = stepper._flat(Hk, gammas)
+        g, ns, iflat, mu, sigma2, it, converged, obj, res, noise = _fused.em_loop(
+            hbuf, stepper.Ms, ns, g, float(sigma2), prob.Y, stepper.eps,
+            params.method == "am", params.am_sweeps, AM_INNER_TOL, 100.0 * stepper.eps,
+            stepper.scale, SCALE_NEWTON, stepper.thr, params.maxiter, params.tol,
+            prob.learn, prob.floor, do_prune,
+        )  # fmt: skip
+        stepper.t_e = time.perf_counter() - t
+        stepper.n_fused = it
+        o = [0, *np.cumsum(ns).tolist()]
+        gammas = [g[o[k] : o[k + 1]] for k in range(K)]
+        idx = [iflat[o[k] : o[k + 1]] for k in range(K)]
+        objective, residuals, noise_hist = obj.tolist(), res.tolist(), noise.tolist()
+        cancelled = False
+        return _krosbl_result(
+            prob, params, stepper, mu, gammas, idx, sigma2, objective, residuals,
+            noise_hist, it, converged, cancelled,
+        )  # fmt: skip
     for it in range(1, params.maxiter + 1):  # noqa: B007
         new, mu, cost, quad2, dof, rel = stepper.step(Hk, gammas, sigma2, couplings)
         objective.append(cost)
@@ -829,8 +877,30 @@ def _krosbl_loop(
         if not cancelled:
             objective.append(cost)
     be.synchronize()
-    mu = be.to_host(mu)
-    g_host = [np.asarray(be.to_host(g), dtype=np.float64) for g in gammas]
+    return _krosbl_result(
+        prob, params, stepper, be.to_host(mu), [be.to_host(g) for g in gammas], idx, sigma2,
+        objective, residuals, noise_hist, it, converged, cancelled,
+    )  # fmt: skip
+
+
+def _krosbl_result(
+    prob: _Problem,
+    params: KroSBLParams,
+    stepper: _Stepper,
+    mu: np.ndarray,
+    gammas: list[np.ndarray],
+    idx: list[np.ndarray],
+    sigma2: float,
+    objective: list[float],
+    residuals: list[float],
+    noise_hist: list[float],
+    it: int,
+    converged: bool,
+    cancelled: bool,
+) -> KroSBLResult:
+    """The result of :func:`_krosbl_loop` from the host arrays on the active set."""
+    K = len(gammas)  # noqa: N806
+    g_host = [np.asarray(g, dtype=np.float64) for g in gammas]
     flat = _flat_index(idx, prob.Ns)
     x = np.zeros((prob.N, prob.T), dtype=mu.dtype)
     x[flat] = mu
@@ -864,7 +934,7 @@ def _krosbl_loop(
             "fused_iterations": stepper.n_fused,
             "noise_history": noise_hist[-2000:],
             "block_sizes": params.block_sizes,
-            "dtype": str(prob.wdt),
+            "dtype": prob.wdt.name,
             "M": prob.M,
             "N": prob.N,
             "T": prob.T,
@@ -1127,7 +1197,7 @@ def _sbl_loop(
         info={
             "active_size": int(keep.size),
             "objective": objective[-2000:],
-            "dtype": str(prob.wdt),
+            "dtype": prob.wdt.name,
             "M": prob.M,
             "N": prob.N,
         },

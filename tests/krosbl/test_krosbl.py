@@ -269,3 +269,25 @@ def test_fused_iteration_equals_the_numpy_path(method, cplx, monkeypatch):
     np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
     assert np.abs(a.x - b.x).max() < 1e-8 * np.abs(a.x).max()
     assert abs(a.noise_var / b.noise_var - 1) < 1e-8
+
+
+@pytest.mark.parametrize("method", ["svd", "am"])
+@pytest.mark.parametrize("cplx", [False, True])
+@pytest.mark.parametrize("learn", [False, True])
+def test_compiled_loop_equals_the_python_loop(method, cplx, learn):
+    # without a callback the whole EM loop (iterations, noise updates, pruning, the final
+    # E-step) is one compiled call; with one the same fused iterations run from Python
+    for shapes, sp in (K2, K3):
+        prob = kronecker_problem(shapes, sp, snr=25, seed=5, complex=cplx)
+        nv = None if learn else prob.noise_var
+        a = krosbl(prob.y, prob.H, method=method, noise_var=nv, backend="cpu")
+        b = krosbl(
+            prob.y, prob.H, method=method, noise_var=nv, backend="cpu", callback=lambda _: False
+        )
+        assert a.info["fused_iterations"] == a.n_iter == b.info["fused_iterations"] == b.n_iter
+        assert a.info["active_sizes"] == b.info["active_sizes"] and a.converged == b.converged
+        np.testing.assert_allclose(a.objective, b.objective, rtol=1e-12)
+        np.testing.assert_allclose(a.residuals, b.residuals, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(a.x, b.x, rtol=0, atol=1e-12 * np.abs(b.x).max())
+        np.testing.assert_array_equal(a.support, b.support)
+        assert a.noise_var == pytest.approx(b.noise_var, rel=1e-12)
