@@ -180,7 +180,8 @@ class DynamicSparsifier:
         (100), ``congestion`` (True), ``congestion_weight`` (0.25), ``exchange`` (True),
         ``exchange_threshold`` (0.6), ``exchange_ratio`` (0.5), ``exact_detours``
         (True), ``refresh`` (0.003: edges added per batch by one GRASS scoring round,
-        times n; 0 = purely local updates), ``refresh_dim`` (8), ``refresh_power`` (1), ``refresh_reduce`` (True: leaf/series reduction before the LU),
+        times n; 0 = purely local updates), ``refresh_dim`` (8), ``refresh_power`` (1),
+        ``refresh_reduce`` (True: leaf/series reduction before the LU),
         ``target_density`` (budget of the initial GRASS run); see
         :class:`solvers.sparsify.params.DynamicParams`.
 
