@@ -71,7 +71,7 @@ from solvers._errors import InvalidProblemError
 
 from . import _kernels_numba as K
 from .adjacency import DynamicGraph
-from .graph import as_graph, canonical_edges, edges_array, weights_array
+from .graph import as_graph, canonical_edges, edges_array, to_adjacency, weights_array
 from .params import DynamicParams
 
 #: decision rounds per insertion batch (edges whose walk path lost an edge to an
@@ -682,9 +682,15 @@ class DynamicSparsifier:
         if count == 0:  # small graphs (n < 500 at the default)
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
         gu, gv, gw = self._g.edges()
-        hu, hv, _ = self._h.edges()
+        hu, hv, hw = self._h.edges()
         g = EdgeList(self.n, gu, gv, gw)
-        mask = np.isin(gu * self.n + gv, hu * self.n + hv)
+        # both edge lists are sorted by (u, v) and H is a subgraph of G
+        kg, kh = gu * self.n + gv, hu * self.n + hv
+        pos = np.minimum(np.searchsorted(kg, kh), kg.size - 1)
+        if not np.array_equal(kg[pos], kh):  # pragma: no cover - H is a subgraph of G
+            raise RuntimeError("internal error: the sparsifier has an edge not in G")
+        mask = np.zeros(gu.size, dtype=bool)
+        mask[pos] = True
         if mask.all():
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
         lap = _Grounded(g, int(hu[0]) if hu.size else 0)
@@ -695,7 +701,9 @@ class DynamicSparsifier:
 
             lap.lu = None
             lap.n_edges = int(mask.sum())
-            red = ReducedLaplacianSolver(self._h.adjacency(), lap.ground, "MMD_AT_PLUS_A")
+            red = ReducedLaplacianSolver(
+                to_adjacency(self.n, hu, hv, hw), lap.ground, "MMD_AT_PLUS_A"
+            )
             lap.solve = red.solve  # type: ignore[method-assign]
         else:
             lap.set_h(mask, "COLAMD")  # the ordering dominates the time of MMD here
