@@ -44,11 +44,12 @@ walk rules are local; the spectral refresh below adds one global scoring round):
   disconnected the whole batch is rolled back and rejected.
 
 * **spectral refresh** (default ``refresh=0.003``; an extension): after every batch,
-  one GRASS scoring round on the current (G, H) (sparse LU of L_H, random projections
-  with a generalized power step) adds ``refresh * n`` of the best-scored off-H edges of
-  G. The local rules cannot see the weak regions of H that several dropped edges and
-  G's old off-H edges cross; a global score finds them. ``refresh=0``: the local rules
-  only (faster, but 2-3x above a fresh GRASS sparsifier on circuit grids).
+  one GRASS scoring round on the current (G, H) (sparse LU of L_H after eliminating
+  its degree-1/degree-2 vertices, random projections with a generalized power step)
+  adds ``refresh * n`` of the best-scored off-H edges of G. The local rules cannot see
+  the weak regions of H that several dropped edges and G's old off-H edges cross; a
+  global score finds them. ``refresh=0``: the local rules only (faster, but 2-3x above
+  a fresh GRASS sparsifier on circuit grids).
 
 All updates of a batch are walked in parallel against the same graph (a Numba
 ``prange`` over updates on the CPU; one CUDA block per update and one thread per walker
@@ -670,7 +671,8 @@ class DynamicSparsifier:
 
         Scores every off-H edge of G with ``refresh_dim`` random projections and
         ``refresh_power`` generalized power steps against a sparse LU
-        of the grounded L_H (H is nearly a tree: little fill) and adds the best ones
+        of the grounded L_H (with ``refresh_reduce``: of its core after leaf/series
+        reduction, :mod:`solvers.sparsify.reduce`) and adds the best ones
         through the similarity filter, exactly as a static GRASS round does. Runs on the
         CPU with a generator seeded by (seed, batch), so CPU and GPU sparsifiers stay
         identical and a restored state replays the same choices.
