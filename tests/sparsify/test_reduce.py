@@ -56,3 +56,21 @@ def test_reduced_solver_parallel_merge_on_mesh():
     B -= B.mean()
     X = ReducedLaplacianSolver(H, 3).solve(B)  # noqa: N806
     np.testing.assert_allclose(X, _reference(H, 3, B[:, None])[:, 0], atol=1e-9 * np.abs(X).max())
+
+
+def test_refresh_makes_the_same_choices_with_and_without_the_reduction():
+    """The reduced solver is exact: the refresh picks the same edges as with one LU."""
+    from solvers.sparsify import DynamicSparsifier, sparsify
+    from solvers.sparsify.dynamic import batches, deletion_stream, insertion_stream
+
+    A = circuit_grid(40, 40, layers=2, seed=2)  # noqa: N806
+    H0 = sparsify(A, target_density=1.12, seed=0).H  # noqa: N806
+    E, W = insertion_stream(A, 600, seed=1)  # noqa: N806
+    dyns = [DynamicSparsifier(A, H0, seed=0, refresh_reduce=r) for r in (True, False)]
+    for e, w in zip(batches(E, 3), batches(W, 3)):
+        st = [d.insert(e, w) for d in dyns]
+        assert st[0].refreshed == st[1].refreshed > 0
+    D = deletion_stream(dyns[0].graph, 100, seed=3)  # noqa: N806
+    for d in dyns:
+        d.delete(D)
+    assert abs(dyns[0].sparsifier - dyns[1].sparsifier).max() == 0
