@@ -72,7 +72,7 @@ from solvers._errors import InvalidProblemError
 
 from . import _kernels_numba as K
 from .adjacency import DynamicGraph
-from .graph import as_graph, canonical_edges, edges_array, to_adjacency, weights_array
+from .graph import as_graph, canonical_edges, edges_array, weights_array
 from .params import DynamicParams
 
 #: decision rounds per insertion batch (edges whose walk path lost an edge to an
@@ -699,14 +699,7 @@ class DynamicSparsifier:
         if self.params.refresh_reduce:
             # leaf/series reduction first: only the core (~2x the off-tree edges) is
             # factored; the same L_H⁺ to rounding (solvers/sparsify/reduce.py)
-            from .reduce import ReducedLaplacianSolver
-
-            lap.lu = None
-            lap.n_edges = int(mask.sum())
-            red = ReducedLaplacianSolver(
-                to_adjacency(self.n, hu, hv, hw), lap.ground, "MMD_AT_PLUS_A"
-            )
-            lap.solve = red.solve  # type: ignore[method-assign]
+            lap.set_h(mask, "MMD_AT_PLUS_A", reduce=True)
         else:
             lap.set_h(mask, "COLAMD")  # the ordering dominates the time of MMD here
         rng = np.random.default_rng([self.seed & ((1 << 63) - 1), batch, 7])

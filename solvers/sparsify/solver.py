@@ -240,17 +240,34 @@ class _Grounded:
         self.LGg = LG[keep][:, keep].tocsr()
         self.LHg: scipy.sparse.csr_matrix | None = None
         self.lu: Any = None
+        self.reduced: Any = None
         self.n_edges = -1
 
-    def set_h(self, mask: np.ndarray, ordering: str = "MMD_AT_PLUS_A") -> None:
+    def set_h(
+        self, mask: np.ndarray, ordering: str = "MMD_AT_PLUS_A", *, reduce: bool = False
+    ) -> None:
+        """Factor the grounded L_H of the edges ``mask``; ``reduce``: eliminate H's
+        degree-1/degree-2 vertices first and factor only the core
+        (:class:`solvers.sparsify.reduce.ReducedLaplacianSolver`; the same solves to
+        rounding, no ``LHg`` for :meth:`lambda_max`)."""
         g = self.g
+        self.n_edges = int(mask.sum())
+        if reduce:
+            from .reduce import ReducedLaplacianSolver
+
+            H = to_adjacency(g.n, g.u[mask], g.v[mask], g.w[mask])  # noqa: N806
+            self.LHg, self.lu = None, None
+            self.reduced = ReducedLaplacianSolver(H, self.ground, ordering)
+            return
         LH = laplacian_from_edges(g.n, g.u[mask], g.v[mask], g.w[mask])  # noqa: N806
         self.LHg = LH[self.keep][:, self.keep].tocsc()
         self.lu = factorize_laplacian(self.LHg, ordering)
-        self.n_edges = int(mask.sum())
+        self.reduced = None
 
     def solve(self, Y: np.ndarray) -> np.ndarray:  # noqa: N803
         """``L_H⁺ Y`` for full-length right-hand sides (zero at the grounded vertex)."""
+        if self.reduced is not None:
+            return self.reduced.solve(Y)
         out = np.zeros_like(Y)
         out[self.keep] = self.lu.solve(np.ascontiguousarray(Y[self.keep]))
         return out
