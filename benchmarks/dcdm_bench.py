@@ -122,23 +122,25 @@ def print_tables(rows: list[dict]) -> None:
             )
 
 
+def _per_size_table(rows: list[dict], sizes: list[int], methods: list[str], key: str,
+                    title: str, ratio_label: str, fmt: str) -> None:  # fmt: skip
+    """One markdown row per N: ``key`` of every method, then CG's over DCDM's."""
+    print(f"\n{title}")
+    print("| N | " + " | ".join(methods) + f" | {ratio_label} |")
+    print("|---|" + "---|" * (len(methods) + 1))
+    for n in sizes:
+        v = {r["method"]: r[key] for r in rows if r["n"] == n}
+        ratio = v.get("cg", float("nan")) / v.get("dcdm", float("nan"))
+        cells = " | ".join(format(v[m], fmt) if m in v else "-" for m in methods)
+        print(f"| {n}³ | {cells} | {ratio:.1f}× |")
+
+
 def flat(sizes: list[int], layout: str, methods: list[str]) -> list[dict]:
     rows = bench(sizes, methods, [], [1e-4], layout, 5000)
-    print("\nIterations to rtol 1e-4 (paper's tolerance):")
-    print("| N | " + " | ".join(methods) + " | CG / DCDM |")
-    print("|---|" + "---|" * (len(methods) + 1))
-    for n in sizes:
-        it = {r["method"]: r["iterations"] for r in rows if r["n"] == n}
-        ratio = it.get("cg", float("nan")) / it.get("dcdm", float("nan"))
-        print(f"| {n}³ | " + " | ".join(str(it.get(m)) for m in methods) + f" | {ratio:.1f}× |")
-    print("\nWall seconds to rtol 1e-4 (setup + solve), same run:")
-    print("| N | " + " | ".join(methods) + " | CG time / DCDM time |")
-    print("|---|" + "---|" * (len(methods) + 1))
-    for n in sizes:
-        t = {r["method"]: r["total_s"] for r in rows if r["n"] == n}
-        ratio = t.get("cg", float("nan")) / t.get("dcdm", float("nan"))
-        cells = " | ".join(f"{t[m]:.2f}" if m in t else "-" for m in methods)
-        print(f"| {n}³ | {cells} | {ratio:.1f}× |")
+    _per_size_table(rows, sizes, methods, "iterations", "Iterations to rtol 1e-4 (paper's "
+                    "tolerance):", "CG / DCDM", "")  # fmt: skip
+    _per_size_table(rows, sizes, methods, "total_s", "Wall seconds to rtol 1e-4 (setup + "
+                    "solve), same run:", "CG time / DCDM time", ".2f")  # fmt: skip
     return rows
 
 
