@@ -63,6 +63,19 @@ def as_array(
     ------
     InvalidProblemError
     """
+    allowed = None if ndim is None else ((ndim,) if isinstance(ndim, int) else tuple(ndim))
+    kinds = DTYPE_KINDS[dtype]
+    if (  # fast path: a valid float/complex ndarray is returned unchanged, as below
+        type(a) is np.ndarray
+        and float_dtype is None
+        and a.dtype.kind in "fc"
+        and a.dtype.itemsize >= 4
+        and (kinds is None or a.dtype.kind in kinds)
+        and (allowed is None or a.ndim in allowed)
+        and a.size >= min_size
+        and (not finite or np.isfinite(a).all())
+    ):
+        return a
     field = _field(name)
     if scipy.sparse.issparse(a):
         raise InvalidProblemError(
@@ -83,15 +96,12 @@ def as_array(
             f"input {name!r} is ragged or not numeric (object array of shape {arr.shape})",
             field=field,
         )
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if arr.ndim not in allowed:
-            want = " or ".join(str(n) for n in allowed)
-            raise InvalidProblemError(
-                f"input {name!r} must have {want} dimension(s), got shape {arr.shape}",
-                field=field,
-            )
-    kinds = DTYPE_KINDS[dtype]
+    if allowed is not None and arr.ndim not in allowed:
+        want = " or ".join(str(n) for n in allowed)
+        raise InvalidProblemError(
+            f"input {name!r} must have {want} dimension(s), got shape {arr.shape}",
+            field=field,
+        )
     if kinds is not None and arr.dtype.kind not in kinds:
         raise InvalidProblemError(
             f"input {name!r} must have a {dtype} dtype, got {arr.dtype}", field=field

@@ -283,28 +283,12 @@ def check_problem(y: Any, H: Any, params: KroSBLParams) -> tuple[np.ndarray, lis
             f"input 'H' must be a list of factor matrices, got {type(H).__name__}",
             field="inputs.H",
         )
-    Hs = [_checked(h, f"H[{k}]", (2,)) for k, h in enumerate(H)]
-    y_arr = _checked(y, "y", (1, 2))
-    validate({"y": y_arr, "H": Hs}, params)
-    return y_arr, Hs
-
-
-def _checked(a: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
-    """``as_array(a, name, ndim=ndim, dtype="numeric")``; a finite float/complex NumPy
-    array of an allowed dimension (what it would return unchanged) is accepted without
-    the general conversions (per-call overhead matters at millisecond solves)."""
-    if (
-        type(a) is np.ndarray
-        and a.dtype.kind in "fc"
-        and a.dtype.itemsize >= 4
-        and a.ndim in ndim
-        and a.size >= 1
-        and np.isfinite(a).all()
-    ):
-        return a
     from solvers._validation import as_array
 
-    return as_array(a, name, ndim=ndim, dtype="numeric")
+    Hs = [as_array(h, f"H[{k}]", ndim=2, dtype="numeric") for k, h in enumerate(H)]
+    y_arr = as_array(y, "y", ndim=(1, 2), dtype="numeric")
+    validate({"y": y_arr, "H": Hs}, params)
+    return y_arr, Hs
 
 
 def validate(inputs: dict[str, Any], params: KroSBLParams) -> None:
