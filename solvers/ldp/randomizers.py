@@ -739,6 +739,25 @@ def parallel_rows(
     return out
 
 
+def _release_owners(
+    channels: list[Channel],
+    stats_of: Any,
+    m: int,
+    rng: np.random.Generator,
+    workers: int | None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`release_blocked` of owners ``0..m-1`` on one stream (``workers=None``) or
+    by :func:`parallel_rows`; ``stats_of(a, b)`` takes owner indices."""
+
+    def release(a: int, b: int, g: np.random.Generator, o: np.ndarray | None) -> np.ndarray:
+        return release_blocked(channels, lambda i, j: stats_of(a + i, a + j), b - a, g, o)
+
+    if workers is None:
+        return release(0, m, rng, out)
+    return parallel_rows(release, m, sum(ch.dim for ch in channels), rng, workers, out)
+
+
 #: owners per sub-block of the fused NLDP randomizer (its work arrays stay in L2 cache)
 SUB_BLOCK = 2048
 
@@ -882,16 +901,18 @@ def randomize_nldp(
             f"({x.shape[0]}, {width}), got {out.dtype} {out.shape}"
         )
 
-    def release(a: int, b: int, g: np.random.Generator, o: np.ndarray | None) -> np.ndarray:
-        if mechanism == "l2ball":
-            return _release_nldp_l2ball(x[a:b], y[a:b], bounds, channels, g, o)
-        return release_blocked(
+    if mechanism != "l2ball":
+        return _release_owners(
             channels,
-            lambda i, j: list(nldp_statistics(x[a + i : a + j], y[a + i : a + j], bounds)),
-            b - a,
-            g,
-            o,
+            lambda a, b: list(nldp_statistics(x[a:b], y[a:b], bounds)),
+            x.shape[0],
+            rng,
+            workers,
+            out,
         )
+
+    def release(a: int, b: int, g: np.random.Generator, o: np.ndarray | None) -> np.ndarray:
+        return _release_nldp_l2ball(x[a:b], y[a:b], bounds, channels, g, o)
 
     if workers is None:
         return release(0, x.shape[0], rng, out)
@@ -919,18 +940,13 @@ def randomize_public(
     x, y = _owner_arrays(x, y)
     channels = public_channels(x.shape[1], epsilon, bounds, mechanism=mechanism, delta=delta)
 
-    def release(a: int, b: int, g: np.random.Generator, o: np.ndarray | None) -> np.ndarray:
-        return release_blocked(
-            channels,
-            lambda i, j: [cross_statistics(x[a + i : a + j], y[a + i : a + j], bounds)],
-            b - a,
-            g,
-            o,
-        )
-
-    if workers is None:
-        return release(0, x.shape[0], rng, None)
-    return parallel_rows(release, x.shape[0], x.shape[1], rng, workers)
+    return _release_owners(
+        channels,
+        lambda a, b: [cross_statistics(x[a:b], y[a:b], bounds)],
+        x.shape[0],
+        rng,
+        workers,
+    )
 
 
 def randomize_gradient(
@@ -959,18 +975,13 @@ def randomize_gradient(
         raise ValueError(f"theta must have shape ({x.shape[1]},), got {theta.shape}")
     ch = gradient_channel(x.shape[1], epsilon, bounds, theta, mechanism=mechanism, delta=delta)
 
-    def release(a: int, b: int, g: np.random.Generator, o: np.ndarray | None) -> np.ndarray:
-        return release_blocked(
-            [ch],
-            lambda i, j: [gradient_statistics(x[a + i : a + j], y[a + i : a + j], theta, bounds)],
-            b - a,
-            g,
-            o,
-        )
-
-    if workers is None:
-        return release(0, x.shape[0], rng, None)
-    return parallel_rows(release, x.shape[0], x.shape[1], rng, workers)
+    return _release_owners(
+        [ch],
+        lambda a, b: [gradient_statistics(x[a:b], y[a:b], theta, bounds)],
+        x.shape[0],
+        rng,
+        workers,
+    )
 
 
 # -- fixed-point aggregation ------------------------------------------------------------------
