@@ -32,6 +32,8 @@ import numpy as np
 
 from solvers._config import njit
 
+from ._symeig import eigh_small
+
 #: relative floor of every factor hyperparameter (as ``solver.GAMMA_FLOOR``)
 GAMMA_FLOOR = 1e-30
 
@@ -92,55 +94,65 @@ def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
                 Hg[i, j] = Hk[i, j] * gk[j]
         C = np.dot(Hg, HkH)  # noqa: N806
         C = (C + C.conj().T) * 0.5  # noqa: N806
-        w, Ue = np.linalg.eigh(C)  # noqa: N806
-        return w, np.ascontiguousarray(Ue)
-    A = np.empty((mk, nk), dtype=Hk.dtype)  # noqa: N806
-    for i in range(mk):
-        for j in range(nk):
-            A[i, j] = Hk[i, j] * math.sqrt(gk[j])
-    V = np.zeros((mk, nk), dtype=Hk.dtype)  # noqa: N806 - Householder vectors
+        return eigh_small(C)
+    # Bt = (H_k Γ_k^½)ᵀ: the columns of B as contiguous rows
+    Bt = np.empty((nk, mk), dtype=Hk.dtype)  # noqa: N806
+    for j in range(nk):
+        sg = math.sqrt(gk[j])
+        for i in range(mk):
+            Bt[j, i] = np.conj(HkH[j, i]) * sg
+    Vt = np.zeros((nk, mk), dtype=Hk.dtype)  # noqa: N806 - unit Householder vectors
     for j in range(nk):
         nrm = 0.0
         for i in range(j, mk):
-            nrm += A[i, j].real * A[i, j].real + A[i, j].imag * A[i, j].imag
+            nrm += Bt[j, i].real * Bt[j, i].real + Bt[j, i].imag * Bt[j, i].imag
         nrm = math.sqrt(nrm)
         if nrm == 0.0:
             continue
-        a0 = A[j, j]
+        a0 = Bt[j, j]
         mag = abs(a0)
         ph = a0 / mag if mag > 0 else a0 * 0.0 + 1.0
         alpha = -ph * nrm
+        for i in range(j, mk):
+            Vt[j, i] = Bt[j, i]
+        Vt[j, j] = Vt[j, j] - alpha
         vn = 0.0
         for i in range(j, mk):
-            V[i, j] = A[i, j]
-        V[j, j] = V[j, j] - alpha
-        for i in range(j, mk):
-            vn += V[i, j].real * V[i, j].real + V[i, j].imag * V[i, j].imag
+            vn += Vt[j, i].real * Vt[j, i].real + Vt[j, i].imag * Vt[j, i].imag
         vn = math.sqrt(vn)
         if vn == 0.0:
             continue
         for i in range(j, mk):
-            V[i, j] = V[i, j] / vn
-        for c in range(j, nk):  # A ← (I − 2 v vᴴ) A
-            dot = A[0, 0] * 0.0
+            Vt[j, i] = Vt[j, i] / vn
+        for c in range(j, nk):  # column c of B ← (I − 2 v vᴴ) column c
+            dot = Bt[0, 0] * 0.0
             for i in range(j, mk):
-                dot += np.conj(V[i, j]) * A[i, c]
+                dot += np.conj(Vt[j, i]) * Bt[c, i]
+            dot = 2.0 * dot
             for i in range(j, mk):
-                A[i, c] = A[i, c] - 2.0 * V[i, j] * dot
+                Bt[c, i] = Bt[c, i] - dot * Vt[j, i]
     Q = np.zeros((mk, mk), dtype=Hk.dtype)  # noqa: N806 - Q = H_0 H_1 ... H_{n-1}
     for i in range(mk):
         Q[i, i] = 1.0
-    for j in range(nk - 1, -1, -1):
-        for c in range(mk):
-            dot = Q[0, 0] * 0.0
-            for i in range(j, mk):
-                dot += np.conj(V[i, j]) * Q[i, c]
-            for i in range(j, mk):
-                Q[i, c] = Q[i, c] - 2.0 * V[i, j] * dot
-    R = np.ascontiguousarray(A[:nk, :])  # noqa: N806
+    r = np.empty(mk, dtype=Hk.dtype)
+    for j in range(nk - 1, -1, -1):  # Q[j:, j:] ← H_j Q[j:, j:] (rows, contiguous)
+        for c in range(j, mk):
+            r[c] = 0.0
+        for i in range(j, mk):
+            vi = np.conj(Vt[j, i])
+            for c in range(j, mk):
+                r[c] += vi * Q[i, c]
+        for i in range(j, mk):
+            f = 2.0 * Vt[j, i]
+            for c in range(j, mk):
+                Q[i, c] = Q[i, c] - f * r[c]
+    R = np.zeros((nk, nk), dtype=Hk.dtype)  # noqa: N806 - R[i, c] = B[i, c], i <= c
+    for c in range(nk):
+        for i in range(c + 1):
+            R[i, c] = Bt[c, i]
     G = np.dot(R, np.ascontiguousarray(R.conj().T))  # noqa: N806
     G = (G + G.conj().T) * 0.5  # noqa: N806
-    w, W = np.linalg.eigh(G)  # noqa: N806
+    w, W = eigh_small(G)  # noqa: N806
     p = np.zeros(mk, dtype=w.dtype)
     U = np.empty((mk, mk), dtype=Hk.dtype)  # noqa: N806
     z = mk - nk
