@@ -42,15 +42,23 @@ def test_shipped_weights_iou_on_the_held_out_set(full):
     hs, res = full
     sc = score_masks(res.masks, hs.masks)
     assert sc.iou >= 0.6, sc
-    # measured Pd of the shipped weights (below the 0.9: see the next test)
-    assert sc.pd >= 0.84, sc
+    assert sc.fa < 2e-4, sc  # measured 1.03e-4 (K = 3 weights: 3.6e-5)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="CPU-trained weights reach Pd ~0.85 < 0.9 (docs/rpcanet.md)")
 def test_shipped_weights_pd_target(full):
+    # the bound; measured 0.9016 (330 of 366 targets), i.e. at the edge: the
+    # operating point was chosen on separate validation scenes (docs/rpcanet.md)
     hs, res = full
     assert score_masks(res.masks, hs.masks).pd >= 0.9
+
+
+@pytest.mark.slow
+def test_k3_weights_stay_available():
+    # the previous default (K = 3): lower false-alarm rate and higher IoU, Pd 0.852
+    hs = heldout_set(12)
+    sc = score_masks(segment(hs.images, model="k3", backend="cpu").masks, hs.masks)
+    assert sc.iou >= 0.5 and sc.pd >= 0.75, sc
 
 
 @pytest.mark.slow

@@ -300,6 +300,25 @@ class RPCANetModel:
         cfg = config or NetConfig()
         return cls(net=RPCANet(cfg), config=cfg)
 
+    def grown(self, stages: int) -> RPCANetModel:
+        """A copy with ``stages`` unfolded stages, the new ones initialised as copies of
+        the last trained stage (one more iteration of the same proximal step): a deeper
+        network warm-started from a shallower one, to be fine-tuned."""
+        import copy
+        from dataclasses import replace
+
+        if stages < self.config.stages:
+            raise ValueError(f"cannot shrink {self.config.stages} stages to {stages}")
+        cfg = replace(self.config, stages=stages)
+        net = RPCANet(cfg)
+        state = self.net.state_dict()
+        k0 = self.config.stages
+        for key, v in net.state_dict().items():
+            k = int(key.split(".")[1])
+            src = f"stages.{min(k, k0 - 1)}." + key.split(".", 2)[2]
+            v.copy_(state[src])
+        return RPCANetModel(net=net, config=cfg, meta=copy.deepcopy(self.meta), name=self.name)
+
     @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
@@ -351,8 +370,15 @@ class RPCANetModel:
 
     @torch.no_grad()
     def predict(self, images: Any, device: str = "cpu", batch_size: int = 8) -> Any:
-        """Object probabilities for a float (N, H, W) numpy array (returns float32 numpy)."""
+        """Object probabilities for a float (N, H, W) numpy array (returns float32 numpy).
+
+        A calibrated model (``meta["logit_shift"]``, written by training with
+        ``calibrate=True``) has its output logits shifted so that probability 0.5 is the
+        operating point chosen on its validation set.
+        """
         import numpy as np
+
+        shift = float(self.meta.get("logit_shift", 0.0) or 0.0)
 
         net = self.net.to(device).eval()
         out = np.empty(images.shape, dtype=np.float32)
@@ -361,5 +387,7 @@ class RPCANetModel:
                 np.ascontiguousarray(images[s : s + batch_size]), dtype=torch.float32, device=device
             )[:, None]
             logits, _ = net(normalize(x))
+            if shift:
+                logits = logits - shift
             out[s : s + batch_size] = torch.sigmoid(logits)[:, 0].cpu().numpy()
         return out

@@ -21,7 +21,8 @@ class SegmentationResult(SolverResult):
     Attributes
     ----------
     probabilities : ndarray of float32
-        Per-pixel object probability ``sigmoid(O_K)``, shape of the input.
+        Per-pixel object probability ``sigmoid(O_K − s)``, shape of the input (``s``:
+        the model's calibrated logit shift, 0 for an uncalibrated model).
     masks : ndarray of bool
         ``probabilities > threshold``.
     info : dict
@@ -82,7 +83,8 @@ def segment(
 
     Each image is standardised (zero mean, unit std), decomposed by the unfolded
     network into background ``B`` and object ``O`` and the object probability is
-    ``sigmoid(O_K)``.
+    ``sigmoid(O_K − s)``, ``s = model.meta["logit_shift"]`` for a model whose operating
+    point was calibrated on its validation set (0 otherwise).
 
     Parameters
     ----------

@@ -3,10 +3,19 @@
 Recipe (after the authors' ``train.py``, adapted to CPU): random crops of normalised
 scenes (most centred near a target), flips and 90° rotations; loss
 ``SoftIoU(sigmoid(O_K), mask) + bce_weight * BCE + mse_weight * MSE(D_K, image)``
-(authors: SoftIoU + 0.01 MSE; the BCE term helps the tiny targets early on); Adam with a
+(authors: SoftIoU + 0.01 MSE; the BCE term helps the tiny targets early on), plus
+optionally ``det_weight`` × :func:`target_detection_loss` (ours, for Pd) and
+``fa_weight`` × :func:`false_alarm_loss` (ours, for Fa); ``ema_decay`` > 0 validates
+and keeps an exponential moving average of the weights; ``calibrate`` picks, at every
+validation, the decision threshold among :data:`CALIBRATION_THRESHOLDS` by the same rule
+as the checkpoints and stores it with the model as a shift of the output logits
+(``meta["logit_shift"]``, applied by ``predict``, so ``segment(threshold=0.5)`` uses the
+calibrated operating point); Adam with a
 cosine learning-rate decay; the scene pool is refreshed with new generated scenes as
 training goes (no scene is seen often); the best checkpoint on a validation set
-(largest IoU + Pd, then Pd) is kept. ``scr_range`` (default: the generator's 2–10) draws
+(largest IoU + Pd, then Pd; or, with ``select_min_iou``, the largest Pd among the
+checkpoints whose validation IoU reaches that floor) is kept. ``scr_range`` (default:
+the generator's 2–10) draws
 the generated training scenes' targets from another signal-to-clutter range, e.g. to
 oversample the dim targets; validation always uses the generator's default range.
 
@@ -52,6 +61,11 @@ class TrainConfig:
     seconds: float | None = None
     weight_decay: float = 0.0
     scr_range: tuple[float, float] | None = None
+    select_min_iou: float | None = None
+    det_weight: float = 0.0
+    fa_weight: float = 0.0
+    ema_decay: float = 0.0
+    calibrate: bool = False
 
 
 def _normalize_np(img: np.ndarray) -> np.ndarray:
@@ -132,11 +146,110 @@ class ScenePool:
         return xs, ys
 
 
+def _selection_key(sc: dict[str, float], min_iou: float | None) -> tuple[float, ...]:
+    """Checkpoint ranking: IoU + Pd (then Pd), or, with ``min_iou``, the largest Pd among
+    checkpoints whose validation IoU reaches ``min_iou`` (then IoU; while none reaches
+    it, the largest IoU)."""
+    if min_iou is None:
+        return (sc["iou"] + sc["pd"], sc["pd"])
+    if sc["iou"] >= min_iou:
+        return (1.0, sc["pd"], sc["iou"])
+    return (0.0, sc["iou"], sc["pd"])
+
+
 def soft_iou_loss(p: Any, t: Any, smooth: float = 1.0) -> Any:
     """``1 - mean_b (sum p t + s) / (sum p + sum t - sum p t + s)`` (authors' SoftIoU)."""
     inter = (p * t).sum(dim=(1, 2, 3))
     union = p.sum(dim=(1, 2, 3)) + t.sum(dim=(1, 2, 3)) - inter
     return 1.0 - ((inter + smooth) / (union + smooth)).mean()
+
+
+#: 8-connectivity within each image of a (B, H, W) stack, none across images
+_EIGHT_3D = np.zeros((3, 3, 3), dtype=bool)
+_EIGHT_3D[1] = True
+
+
+def target_detection_loss(logits: Any, masks: np.ndarray) -> Any:
+    """Mean over the ground-truth targets (8-connected components of ``masks``) of
+    ``softplus(−max logit over the target's pixels)``: small once *some* pixel of every
+    target fires, whatever the shape of the predicted blob — a term for the
+    probability of detection (Pd) that, unlike the pixel losses, does not ask for more
+    target pixels. 0 when the batch has no target."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from scipy import ndimage
+
+    lab, n = ndimage.label(masks.astype(bool), structure=_EIGHT_3D)
+    if n == 0:
+        return logits.sum() * 0.0
+    idx = torch.from_numpy(lab.reshape(-1).astype(np.int64)).to(logits.device)
+    flat = logits.reshape(-1)
+    init = torch.full((n + 1,), -1e4, dtype=flat.dtype, device=flat.device)
+    mx = init.scatter_reduce(0, idx, flat, reduce="amax", include_self=True)
+    return F.softplus(-mx[1:]).mean()
+
+
+def false_alarm_loss(logits: Any, masks: np.ndarray, guard: int = 2) -> Any:
+    """Mean over the crops of ``softplus(max logit over the background)``, background
+    = pixels more than ``guard`` px (Chebyshev) from every target pixel: the strongest
+    clutter response of each crop, i.e. the candidate false alarm (Fa), is pushed down
+    however few pixels it has — the counterpart of :func:`target_detection_loss`."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from scipy import ndimage
+
+    near = ndimage.maximum_filter(masks.astype(bool), size=(1, 2 * guard + 1, 2 * guard + 1))
+    bg = torch.from_numpy(~near).to(logits.device)
+    lg = logits[:, 0].masked_fill(~bg, -1e4)
+    return F.softplus(lg.amax(dim=(1, 2))).mean()
+
+
+#: decision thresholds tried by the operating-point calibration (``calibrate=True``)
+CALIBRATION_THRESHOLDS = (
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.95,
+    0.98,
+    0.99,
+    0.995,
+    0.998,
+    0.999,
+)
+
+
+def _logit(t: float) -> float:
+    return math.log(t / (1.0 - t))
+
+
+def evaluate_operating_points(
+    model: Any,
+    images: np.ndarray,
+    masks: np.ndarray,
+    thresholds: tuple[float, ...],
+    min_iou: float | None,
+    device: str = "cpu",
+) -> dict[str, float]:
+    """Scores at the best of ``thresholds`` (by the checkpoint selection rule), with the
+    chosen ``threshold`` added: the probabilities are computed once."""
+    from .metrics import score_masks
+
+    prob = model.predict(images, device=device)
+    best: dict[str, float] | None = None
+    for t in thresholds:
+        sc = score_masks(prob > t, masks).to_dict()
+        sc["threshold"] = t
+        if best is None or _selection_key(sc, min_iou) > _selection_key(best, min_iou):
+            best = sc
+    assert best is not None
+    return best
 
 
 def evaluate(
@@ -213,6 +326,13 @@ def train(
             )
             val = (vs.images, vs.masks)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # exponential moving average of the weights (validated, kept and returned instead
+        # of the raw weights when ema_decay > 0; BatchNorm statistics copied)
+        ema = None
+        if cfg.ema_decay > 0:
+            ema = copy.deepcopy(net).eval()
+            for q in ema.parameters():
+                q.requires_grad_(False)
 
         def lr_at(step: int) -> float:
             frac = min(step / max(cfg.steps - 1, 1), 1.0)
@@ -236,9 +356,19 @@ def train(
                 loss = loss + cfg.bce_weight * F.binary_cross_entropy_with_logits(logits, y)
             if cfg.mse_weight:
                 loss = loss + cfg.mse_weight * F.mse_loss(d, x)
+            if cfg.det_weight:
+                loss = loss + cfg.det_weight * target_detection_loss(logits, yb)
+            if cfg.fa_weight:
+                loss = loss + cfg.fa_weight * false_alarm_loss(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for q, q_live in zip(ema.parameters(), net.parameters()):
+                        q.mul_(cfg.ema_decay).add_(q_live.detach(), alpha=1.0 - cfg.ema_decay)
+                    for b, b_live in zip(ema.buffers(), net.buffers()):
+                        b.copy_(b_live)
             lv = float(loss.detach())
             hist["loss"].append(lv)
             pool.refresh(cfg.refresh)
@@ -246,18 +376,31 @@ def train(
             last = step == cfg.steps
             out_of_time = cfg.seconds is not None and time.perf_counter() - t0 > cfg.seconds
             if val is not None and (step % cfg.val_every == 0 or last or out_of_time):
-                net.eval()
-                sc = evaluate(model, val[0], val[1], device=device)
-                net.train()
+                judged = net if ema is None else ema
+                model.net = judged
+                if cfg.calibrate:
+                    # operating point: the shift of the output logits that puts the
+                    # chosen threshold at 0.5 travels with the model (meta["logit_shift"])
+                    model.meta = {**model.meta, "logit_shift": 0.0}
+                    sc = evaluate_operating_points(
+                        model, val[0], val[1], CALIBRATION_THRESHOLDS, cfg.select_min_iou,
+                        device=device,
+                    )  # fmt: skip
+                    model.meta["logit_shift"] = _logit(sc["threshold"])
+                else:
+                    sc = evaluate(model, val[0], val[1], device=device)
                 hist["val"].append([step, sc])
                 info["val"] = sc
-                key = (sc["iou"] + sc["pd"], sc["pd"])
+                key = _selection_key(sc, cfg.select_min_iou)
                 if best_key is None or key > best_key:
                     best_key = key
-                    best_state = copy.deepcopy(net.state_dict())
+                    best_state = copy.deepcopy(judged.state_dict())
                     hist["best_step"] = step
+                    hist["logit_shift"] = model.meta.get("logit_shift", 0.0)
                     if on_best is not None:
                         on_best(model, step, sc)
+                model.net = net
+                net.train()
             if callback is not None and callback(step, lv, info):
                 hist["stopped"] = True
                 break
@@ -265,6 +408,10 @@ def train(
                 break
         if best_state is not None:
             net.load_state_dict(best_state)
+            if cfg.calibrate:
+                model.meta = {**model.meta, "logit_shift": hist["logit_shift"]}
+        elif ema is not None:
+            net.load_state_dict(ema.state_dict())
         net.eval()
         model.net = net.cpu()
         hist.update(
