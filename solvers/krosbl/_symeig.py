@@ -38,7 +38,7 @@ SMALL_MAX = 32
 SMALL_MAX_COMPLEX = 24
 #: QL sweeps allowed per eigenvalue before falling back to LAPACK
 _MAX_SWEEPS = 40
-_EPS = 2.220446049250313e-16
+_EPS = float(np.finfo(np.float64).eps)
 
 
 #: reassociation (vectorised reductions) and fused multiply-adds only; no finite-math
@@ -105,7 +105,7 @@ def _tridiagonalize(a, d, e, zt):  # noqa: ANN001, ANN202
         betas[k] = beta
         for i in range(k + 1, n):
             vs[k, i] = v[i]
-    t[n - 2] = a[n - 1, n - 2] if n >= 2 else t[0]
+    t[n - 2] = a[n - 1, n - 2]  # n >= 2 (eigh_small)
     for i in range(n):
         d[i] = a[i, i].real
     # phases φ: Dᴴ T D real

@@ -206,23 +206,8 @@ def false_alarm_loss(logits: Any, masks: np.ndarray, guard: int = 2) -> Any:
 
 #: decision thresholds tried by the operating-point calibration (``calibrate=True``)
 CALIBRATION_THRESHOLDS = (
-    0.05,
-    0.1,
-    0.2,
-    0.3,
-    0.4,
-    0.5,
-    0.6,
-    0.7,
-    0.8,
-    0.9,
-    0.95,
-    0.98,
-    0.99,
-    0.995,
-    0.998,
-    0.999,
-)
+    0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999,
+)  # fmt: skip
 
 
 def _logit(t: float) -> float:
