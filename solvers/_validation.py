@@ -25,6 +25,13 @@ DTYPE_KINDS = {
 }
 
 
+def _all_finite(a: np.ndarray) -> bool:
+    """No NaN or infinity in the float/complex ``a``: a finite sum proves it (NaN and
+    ±inf propagate through a sum), one reduction without a temporary; an overflowing or
+    non-finite sum falls back to the elementwise test."""
+    return bool(np.isfinite(a.sum())) or bool(np.isfinite(a).all())
+
+
 def _field(name: str) -> str:
     return name if "." in name else f"inputs.{name}"
 
@@ -73,7 +80,7 @@ def as_array(
         and (kinds is None or a.dtype.kind in kinds)
         and (allowed is None or a.ndim in allowed)
         and a.size >= min_size
-        and (not finite or np.isfinite(a).all())
+        and (not finite or _all_finite(a))
     ):
         return a
     field = _field(name)

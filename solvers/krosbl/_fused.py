@@ -78,13 +78,15 @@ def _nrm(x):  # noqa: ANN001, ANN202
 
 @njit
 def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
-    """``H_k diag(γ_k) H_kᴴ = U diag(p) Uᴴ`` (p ascending); ``HkH`` = ``H_kᴴ`` (contiguous).
+    """``H_k diag(γ_k) H_kᴴ = U diag(p) Uᴴ`` on its range; ``HkH`` = ``H_kᴴ`` (contiguous).
 
-    ``M_k ≤ n_k``: the eigendecomposition of the M_k × M_k matrix. ``n_k < M_k`` (a
-    pruned factor): ``C = B Bᴴ`` with ``B = H_k Γ_k^½`` of rank ≤ n_k; a Householder
-    QR ``B = Q [R; 0]`` (Q unitary, M_k × M_k) and the n_k × n_k eigendecomposition
-    ``R Rᴴ = W diag(p) Wᴴ`` give ``U = [Q_1 W, Q_2]`` with eigenvalues ``[p, 0]``,
-    exactly orthonormal, in ``O(M_k² n_k)`` instead of an ``O(M_k³)`` eigensolver.
+    ``M_k ≤ n_k``: the eigendecomposition of the M_k × M_k matrix (U square, p
+    ascending). ``n_k < M_k`` (a pruned factor): the matrix ``C = B Bᴴ``,
+    ``B = H_k Γ_k^½``, has rank ≤ n_k and only its range is returned — a Householder
+    QR ``B = Q_1 R`` (Q_1: M_k × n_k, orthonormal columns) and the n_k × n_k
+    eigendecomposition ``R Rᴴ = W diag(p) Wᴴ`` give ``U = Q_1 W`` (M_k × n_k) in
+    ``O(M_k n_k²)``; the orthogonal complement (eigenvalue 0) is left implicit (see
+    :func:`estep_fused`).
     """
     mk, nk = Hk.shape
     if nk >= mk:
@@ -131,21 +133,19 @@ def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
             dot = 2.0 * dot
             for i in range(j, mk):
                 Bt[c, i] = Bt[c, i] - dot * Vt[j, i]
-    Q = np.zeros((mk, mk), dtype=Hk.dtype)  # noqa: N806 - Q = H_0 H_1 ... H_{n-1}
-    for i in range(mk):
-        Q[i, i] = 1.0
-    r = np.empty(mk, dtype=Hk.dtype)
-    for j in range(nk - 1, -1, -1):  # Q[j:, j:] ← H_j Q[j:, j:] (rows, contiguous)
-        for c in range(j, mk):
-            r[c] = 0.0
-        for i in range(j, mk):
-            vi = np.conj(Vt[j, i])
-            for c in range(j, mk):
-                r[c] += vi * Q[i, c]
-        for i in range(j, mk):
-            f = 2.0 * Vt[j, i]
-            for c in range(j, mk):
-                Q[i, c] = Q[i, c] - f * r[c]
+    # Q_1ᵀ (n_k × M_k, rows contiguous) = first n_k columns of H_0 H_1 … H_{n-1}:
+    # Q_1 ← H_j Q_1 backwards, column c of Q_1 = row c of Q1t
+    Q1t = np.zeros((nk, mk), dtype=Hk.dtype)  # noqa: N806
+    for c in range(nk):
+        Q1t[c, c] = 1.0
+    for j in range(nk - 1, -1, -1):
+        for c in range(j, nk):  # H_j acts on rows j.. of Q_1; columns < j are e_c there
+            dot = Bt[0, 0] * 0.0
+            for i in range(j, mk):
+                dot += np.conj(Vt[j, i]) * Q1t[c, i]
+            dot = 2.0 * dot
+            for i in range(j, mk):
+                Q1t[c, i] = Q1t[c, i] - dot * Vt[j, i]
     R = np.zeros((nk, nk), dtype=Hk.dtype)  # noqa: N806 - R[i, c] = B[i, c], i <= c
     for c in range(nk):
         for i in range(c + 1):
@@ -153,18 +153,27 @@ def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
     G = np.dot(R, np.ascontiguousarray(R.conj().T))  # noqa: N806
     G = (G + G.conj().T) * 0.5  # noqa: N806
     w, W = eigh_small(G)  # noqa: N806
-    p = np.zeros(mk, dtype=w.dtype)
-    U = np.empty((mk, mk), dtype=Hk.dtype)  # noqa: N806
-    z = mk - nk
-    for i in range(mk):
-        for j in range(z):
-            U[i, j] = Q[i, nk + j]
-    Uw = np.dot(np.ascontiguousarray(Q[:, :nk]), W)  # noqa: N806
-    for j in range(nk):
-        p[z + j] = w[j]
-        for i in range(mk):
-            U[i, z + j] = Uw[i, j]
-    return p, U
+    # U = Q_1 W (M_k × n_k)
+    U = np.dot(np.ascontiguousarray(Q1t.T), W)  # noqa: N806
+    return w, U
+
+
+@njit
+def _logdet_shifted(p, sigma2):  # noqa: ANN001, ANN202
+    """``Σ_i log(σ² + p_i)`` (``p ≥ 0``) as ``M log σ² + log Π (1 + p_i/σ²)``: the
+    product of factors ≥ 1 is taken in runs and its logarithm added before it could
+    overflow — one ``log`` per run instead of one per term."""
+    inv = 1.0 / sigma2
+    acc = p.size * math.log(sigma2)
+    prod = 1.0
+    for i in range(p.size):
+        f = 1.0 + p[i] * inv
+        if prod > 1e150 or f > 1e150:
+            acc += math.log(prod)
+            prod = f
+        else:
+            prod *= f
+    return acc + math.log(prod)
 
 
 @njit
@@ -180,36 +189,52 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
     M, T = Y.shape  # noqa: N806
     hoff = _offsets(Ms * ns)
     goff = _offsets(ns)
-    uoff = _offsets(Ms * Ms)
-    Uh = np.empty(uoff[K], dtype=Hbuf.dtype)  # noqa: N806
-    Phi = np.empty(hoff[K], dtype=Hbuf.dtype)  # noqa: N806
-    Phi2 = np.empty(hoff[K], dtype=g.dtype)  # noqa: N806
-    pall = np.empty(uoff[K], dtype=g.dtype)
-    poff = _offsets(Ms)
+    # r_k: the columns of U_k (M_k, or n_k for a pruned factor: its range only)
+    rs = np.minimum(Ms, ns)
+    uoff = _offsets(Ms * rs)
+    foff = _offsets(ns * rs)
+    poff = _offsets(rs)
+    U_all = np.empty(uoff[K], dtype=Hbuf.dtype)  # noqa: N806 - U_k (M_k × r_k)
+    Uh = np.empty(uoff[K], dtype=Hbuf.dtype)  # noqa: N806 - U_kᴴ (r_k × M_k)
+    Phi = np.empty(foff[K], dtype=Hbuf.dtype)  # noqa: N806 - Φ_k = H_kᴴ U_k (n_k × r_k)
+    Phi2 = np.empty(foff[K], dtype=g.dtype)  # noqa: N806
+    pall = np.empty(poff[K], dtype=g.dtype)
     for k in range(K):
         mk = Ms[k]
         nk = ns[k]
+        rk = rs[k]
         Hk = Hbuf[hoff[k] : hoff[k + 1]].reshape(mk, nk)  # noqa: N806
         gk = g[goff[k] : goff[k + 1]]
         HkH = np.ascontiguousarray(Hk.conj().T)  # noqa: N806
         p, U = _factor_eig(Hk, gk, HkH)  # noqa: N806
-        thr = max(p[mk - 1], 0.0) * 10.0 * mk * eps
-        PhiK = np.dot(HkH, U)  # noqa: N806 - (n_k, M_k), C order = Φ_k's layout in Phi
-        for j in range(mk):
+        thr = max(p[rk - 1], 0.0) * 10.0 * mk * eps
+        PhiK = np.dot(HkH, U)  # noqa: N806 - (n_k, r_k), C order = Φ_k's layout in Phi
+        for j in range(rk):
             if not p[j] > thr:
                 p[j] = 0.0
                 for i in range(nk):
                     PhiK[i, j] = 0.0
             pall[poff[k] + j] = p[j]
         flat = PhiK.ravel()
-        o = hoff[k]
+        o = foff[k]
         for i in range(flat.size):
             v = flat[i]
             Phi[o + i] = v
             Phi2[o + i] = v.real * v.real + v.imag * v.imag
+        U_all[uoff[k] : uoff[k + 1]] = U.ravel()
         Uh[uoff[k] : uoff[k + 1]] = np.ascontiguousarray(U.conj().T).ravel()
-    # (⊗U_k)ᴴ y, whitening and the four sums
-    Yt = _kmv(Uh, uoff, Ms, Ms, Y, T)  # noqa: N806
+    # (⊗U_k)ᴴ y on the range R = ⊗U_k (r = Π r_k columns); the orthogonal complement
+    # (eigenvalue 0: C⁻¹ = 1/σ² there, and H_kᴴ annihilates it) enters the sums only
+    # through ‖(I − R Rᴴ) y‖², taken from the explicit residual (no cancellation)
+    Yt = _kmv(Uh, uoff, rs, Ms, Y, T)  # noqa: N806
+    r = Yt.shape[0]
+    perp = 0.0
+    if r < M:
+        Yr = _kmv(U_all, uoff, Ms, rs, Yt, T)  # noqa: N806
+        for i in range(M):
+            for j in range(T):
+                v = Y[i, j] - Yr[i, j]
+                perp += v.real * v.real + v.imag * v.imag
     p = pall[poff[0] : poff[1]].copy()
     for k in range(1, K):
         p = np.outer(p, pall[poff[k] : poff[k + 1]]).ravel()
@@ -218,13 +243,13 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
         # only the nonzero eigenvalues depend on the scale (the terms of p = 0 are
         # constant and drop out of the search and of its cost comparison)
         nz = 0
-        for i in range(M):
+        for i in range(r):
             if p[i] != 0.0:
                 nz += 1
         pz = np.empty(nz, dtype=g.dtype)
         a = np.empty(nz, dtype=g.dtype)
         c = 0
-        for i in range(M):
+        for i in range(r):
             if p[i] != 0.0:
                 acc = 0.0
                 for j in range(T):
@@ -235,12 +260,11 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
                 c += 1
         alpha = best_scale(pz, a, sigma2, newton)
         p = p * alpha
-    d = np.empty(M, dtype=g.dtype)
-    logdet = 0.0
+    d = np.empty(r, dtype=g.dtype)
     quad = 0.0
     quad2 = 0.0
     dof = 0.0
-    for i in range(M):
+    for i in range(r):
         ci = sigma2 + p[i]
         di = 1.0 / ci
         d[i] = di
@@ -249,12 +273,17 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
             v = Yt[i, j]
             a += v.real * v.real + v.imag * v.imag
             Yt[i, j] = v * di
-        logdet += math.log(ci)
         quad += di * a
         quad2 += di * di * a
         dof += p[i] * di
-    V = _kmv(Phi, hoff, ns, Ms, Yt, T)  # noqa: N806
-    s = _kmv(Phi2, hoff, ns, Ms, d.reshape(M, 1), 1)
+    logdet = _logdet_shifted(p, sigma2)
+    if r < M:
+        inv = 1.0 / sigma2
+        logdet += (M - r) * math.log(sigma2)
+        quad += perp * inv
+        quad2 += perp * inv * inv
+    V = _kmv(Phi, foff, ns, rs, Yt, T)  # noqa: N806
+    s = _kmv(Phi2, foff, ns, rs, d.reshape(r, 1), 1)
     gamma = _kron_flat(g, goff, ns) * alpha
     n = gamma.size
     lam = np.empty(n, dtype=g.dtype)
@@ -273,28 +302,49 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
     return V, lam, logdet, quad, quad2, dof, alpha
 
 
-@njit
-def _scale_cost(p, a, sigma2, t):  # noqa: ANN001, ANN202
+#: reassociation (vectorised sums) and fused multiply-adds only, as in ``_symeig``
+_FAST = {"reassoc", "contract"}
+
+
+@njit(fastmath=_FAST, error_model="numpy")
+def _scale_gain(p, a, sigma2, t):  # noqa: ANN001, ANN202
+    """``L(e^t γ) − L(γ)`` along the global scale (as ``solver._scale_gain``): the sum of
+    ``log(c_1/c_0) + a (1/c_1 − 1/c_0)`` with ``c_0 = σ² + p``, ``c_1 = σ² + e^t p``.
+
+    The logarithms are taken of products of 8 ratios (each ratio lies between 1 and
+    ``e^t``, ``|t| ≤ 2 · SCALE_NEWTON``: no overflow), one ``log`` per 8 terms."""
     e = math.exp(t)
-    f = 0.0
-    for i in range(p.size):
-        c = sigma2 + e * p[i]
-        f += math.log(c) + a[i] / c
-    return f
+    n = p.size
+    lin = 0.0
+    for i in range(n):
+        c0 = sigma2 + p[i]
+        c1 = sigma2 + e * p[i]
+        lin += a[i] * (c0 - c1) / (c0 * c1)
+    logs = 0.0
+    i = 0
+    while i < n:
+        prod = 1.0
+        for j in range(i, min(i + 8, n)):
+            prod *= (sigma2 + e * p[j]) / (sigma2 + p[j])
+        logs += math.log(prod)
+        i += 8
+    return logs + lin
 
 
-@njit
+@njit(fastmath=_FAST, error_model="numpy")
 def best_scale(p, a, sigma2, newton):  # noqa: ANN001, ANN201
     """As ``solver._best_scale``: Newton on the derivative in ``t = log α`` (steps
     clipped to ±2), kept only if it lowers the cost (else ``α = 1``)."""
     t = 0.0
+    n = p.size
     for _ in range(newton):
         e = math.exp(t)
         g1 = 0.0
         h = 0.0
-        for i in range(p.size):
-            r = 1.0 / (sigma2 + e * p[i])
-            q = e * p[i] * r
+        for i in range(n):
+            ep = e * p[i]
+            r = 1.0 / (sigma2 + ep)
+            q = ep * r
             aq = a[i] * q * r
             g1 += q - aq
             h += q * (1.0 - q) - aq * (1.0 - 2.0 * q)
@@ -303,7 +353,7 @@ def best_scale(p, a, sigma2, newton):  # noqa: ANN001, ANN201
         t += step
         if abs(step) < 1e-8:
             break
-    if t != 0.0 and not _scale_cost(p, a, sigma2, t) < _scale_cost(p, a, sigma2, 0.0):
+    if t != 0.0 and not _scale_gain(p, a, sigma2, t) < 0.0:
         return 1.0
     return math.exp(t)
 
@@ -391,45 +441,104 @@ def mstep_svd_fused(lam, g, ns, tol):  # noqa: ANN001, ANN201
     return out
 
 
-@njit
+@njit(fastmath=_FAST, error_model="numpy")
+def _contract_mode(lam, rec, goff, ns, k, wl, wr, out):  # noqa: ANN001, ANN202
+    """``out[m] = Σ_{l, r} Λ[l, m, r] wl[l] wr[r]`` with Λ viewed as (left, n_k, right)
+    and ``wl = ⊗_{j<k} rec_j``, ``wr = ⊗_{j>k} rec_j`` (``rec`` flat at ``goff``;
+    ``wl``, ``wr`` are work buffers of length ≥ n). No allocation."""
+    K = ns.size  # noqa: N806
+    nk = ns[k]
+    left = 1
+    wl[0] = 1.0
+    for j in range(k):  # wl = rec_0 ⊗ … ⊗ rec_{k-1}
+        nj = ns[j]
+        for a in range(left - 1, -1, -1):
+            v = wl[a]
+            for b in range(nj - 1, -1, -1):
+                wl[a * nj + b] = v * rec[goff[j] + b]
+        left *= nj
+    right = 1
+    wr[0] = 1.0
+    for j in range(k + 1, K):
+        nj = ns[j]
+        for a in range(right - 1, -1, -1):
+            v = wr[a]
+            for b in range(nj - 1, -1, -1):
+                wr[a * nj + b] = v * rec[goff[j] + b]
+        right *= nj
+    for m in range(nk):
+        out[m] = 0.0
+    if right == 1:  # last factor: rows of Λ (left × n_k) scaled and added
+        for la in range(left):
+            w = wl[la]
+            base = la * nk
+            for m in range(nk):
+                out[m] += w * lam[base + m]
+        return
+    for la in range(left):
+        w = wl[la]
+        for m in range(nk):
+            base = (la * nk + m) * right
+            acc = 0.0
+            for r in range(right):
+                acc += lam[base + r] * wr[r]
+            out[m] += w * acc
+
+
+@njit(fastmath=_FAST, error_model="numpy")
 def mstep_am_fused(lam, g, ns, sweeps, inner_tol):  # noqa: ANN001, ANN201
     """AM M-step (as ``solver.mstep_am`` without coupling); returns new γ flat.
 
     Factor k's closed form is ``solver.mode_contract``: Λ viewed as (left, n_k, right)
     contracted with ``⊗_{j<k} 1/γ_j`` on the left and ``⊗_{j>k} 1/γ_j`` on the right
-    (two matrix–vector products).
+    (:func:`_contract_mode`, one pass over Λ per factor and sweep, no allocation).
     """
     K = ns.size  # noqa: N806
     goff = _offsets(ns)
     gs = g.copy()
     n = lam.size
     old = np.empty_like(gs)
+    rec = np.empty_like(gs)
+    wl = np.empty(n)
+    wr = np.empty(n)
+    cur = np.empty(ns.max())
+    for i in range(gs.size):
+        rec[i] = 1.0 / gs[i]
     for _ in range(sweeps):
         old[:] = gs
         for k in range(K):
             nk = ns[k]
-            left = 1
-            for j in range(k):
-                left *= ns[j]
-            right = n // (left * nk)
-            cur = lam
-            if k > 0:
-                wl = 1.0 / gs[goff[0] : goff[1]]
-                for j in range(1, k):
-                    wl = np.outer(wl, 1.0 / gs[goff[j] : goff[j + 1]]).ravel()
-                cur = np.dot(wl, cur.reshape(left, nk * right))
-            if k < K - 1:
-                wr = 1.0 / gs[goff[k + 1] : goff[k + 2]]
-                for j in range(k + 2, K):
-                    wr = np.outer(wr, 1.0 / gs[goff[j] : goff[j + 1]]).ravel()
-                cur = np.dot(cur.reshape(nk, right), wr)
-            _floor_into(gs, goff[k], cur / (n // nk))
+            _contract_mode(lam, rec, goff, ns, k, wl, wr, cur)
+            inv_den = 1.0 / (n // nk)
+            o = goff[k]
+            top = 0.0
+            for i in range(nk):
+                v = cur[i] * inv_den
+                cur[i] = v
+                if v > top:
+                    top = v
+            if top > 0:
+                fl = GAMMA_FLOOR * top
+                for i in range(nk):
+                    gs[o + i] = max(cur[i], fl)
+            else:
+                for i in range(nk):
+                    gs[o + i] = 1e-300
+            if k < K - 1:  # the next factor's contraction needs it
+                for i in range(nk):
+                    rec[o + i] = 1.0 / gs[o + i]
         _normalise(gs, goff, K)
+        for i in range(gs.size):
+            rec[i] = 1.0 / gs[i]
         change = 0.0
         for k in range(K):
-            a = gs[goff[k] : goff[k + 1]]
-            b = old[goff[k] : goff[k + 1]]
-            ch = _nrm(a - b) / max(_nrm(b), 1e-300)
+            num = 0.0
+            den = 0.0
+            for i in range(goff[k], goff[k + 1]):
+                d = gs[i] - old[i]
+                num += d * d
+                den += old[i] * old[i]
+            ch = math.sqrt(num) / max(math.sqrt(den), 1e-300)
             if ch > change:
                 change = ch
         if change < inner_tol:
@@ -624,3 +733,58 @@ def em_loop(  # noqa: ANN201
         residuals[:it].copy(),
         noise[:it].copy(),
     )
+
+
+@njit
+def _flat_positions(idx, goff, Ns):  # noqa: ANN001, ANN202, N803
+    """C-order flat positions in ``kron`` of the index sets ``idx`` (flat, offsets
+    ``goff``) into factors of sizes ``Ns``; ascending when each set is."""
+    flat = idx[goff[0] : goff[1]].copy()
+    for k in range(1, Ns.size):
+        seg = idx[goff[k] : goff[k + 1]]
+        nxt = np.empty(flat.size * seg.size, dtype=np.int64)
+        for a in range(flat.size):
+            base = flat[a] * Ns[k]
+            for b in range(seg.size):
+                nxt[a * seg.size + b] = base + seg[b]
+        flat = nxt
+    return flat
+
+
+@njit
+def assemble(g, ns, idx, mu, Ns, support_tol):  # noqa: ANN001, ANN201, N803
+    """The full-size result of :func:`em_loop` in one call: ``(x, gammas, gamma,
+    support, fsupp, fsupp_sizes)`` — ``x`` (N × T) with ``mu`` scattered to the active
+    positions, the factor hyperparameters on their full index sets (flat, zeros where
+    pruned), ``gamma = kron(gammas)``, the sorted flat support (the Kronecker product of
+    the per-factor supports ``γ_k ≥ support_tol · max γ_k``) and the per-factor supports
+    (flat, with their sizes)."""
+    K = Ns.size  # noqa: N806
+    goff = _offsets(ns)
+    Goff = _offsets(Ns)  # noqa: N806
+    full = np.zeros(Goff[K])
+    for k in range(K):
+        for i in range(ns[k]):
+            full[Goff[k] + idx[goff[k] + i]] = g[goff[k] + i]
+    sizes = np.zeros(K, dtype=np.int64)
+    fs = np.empty(Goff[K], dtype=np.int64)
+    c = 0
+    for k in range(K):
+        top = full[Goff[k] : Goff[k + 1]].max()
+        for i in range(Ns[k]):
+            if full[Goff[k] + i] >= support_tol * top:
+                fs[c] = i
+                c += 1
+                sizes[k] += 1
+    fs = fs[:c].copy()
+    N = 1  # noqa: N806
+    for k in range(K):
+        N *= Ns[k]
+    x = np.zeros((N, mu.shape[1]), dtype=mu.dtype)
+    pos = _flat_positions(idx, goff, Ns)
+    for a in range(pos.size):
+        for t in range(mu.shape[1]):
+            x[pos[a], t] = mu[a, t]
+    support = _flat_positions(fs, _offsets(sizes), Ns)
+    gamma = _kron_flat(full, Goff, Ns)
+    return x, full, gamma, support, fs, sizes
