@@ -32,7 +32,7 @@ import numpy as np
 
 from solvers._config import njit
 
-from ._symeig import eigh_small
+from ._symeig import eigh_pair, eigh_small
 
 #: relative floor of every factor hyperparameter (as ``solver.GAMMA_FLOOR``)
 GAMMA_FLOOR = 1e-30
@@ -77,6 +77,18 @@ def _nrm(x):  # noqa: ANN001, ANN202
 
 
 @njit
+def _factor_gram(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
+    """``H_k diag(γ_k) H_kᴴ`` (M_k × M_k, Hermitian to rounding)."""
+    mk, nk = Hk.shape
+    Hg = np.empty((mk, nk), dtype=Hk.dtype)  # noqa: N806
+    for i in range(mk):
+        for j in range(nk):
+            Hg[i, j] = Hk[i, j] * gk[j]
+    C = np.dot(Hg, HkH)  # noqa: N806
+    return (C + C.conj().T) * 0.5
+
+
+@njit
 def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
     """``H_k diag(γ_k) H_kᴴ = U diag(p) Uᴴ`` on its range; ``HkH`` = ``H_kᴴ`` (contiguous).
 
@@ -90,13 +102,7 @@ def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
     """
     mk, nk = Hk.shape
     if nk >= mk:
-        Hg = np.empty((mk, nk), dtype=Hk.dtype)  # noqa: N806
-        for i in range(mk):
-            for j in range(nk):
-                Hg[i, j] = Hk[i, j] * gk[j]
-        C = np.dot(Hg, HkH)  # noqa: N806
-        C = (C + C.conj().T) * 0.5  # noqa: N806
-        return eigh_small(C)
+        return eigh_small(_factor_gram(Hk, gk, HkH))
     # Bt = (H_k Γ_k^½)ᵀ: the columns of B as contiguous rows
     Bt = np.empty((nk, mk), dtype=Hk.dtype)  # noqa: N806
     for j in range(nk):
@@ -159,6 +165,33 @@ def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
 
 
 @njit
+def _store_factor(k, p, U, HkH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff):  # noqa: ANN001, ANN202, N803
+    """Factor k's eigenpairs into the E-step's buffers: the numerical null space
+    (``p ≤ 10 M_k ε max p``) zeroed in ``p`` and in ``Φ_k = H_kᴴ U_k`` (there
+    ``Γ_k^½ H_kᴴ u = 0`` exactly, so that column of ``Φ_k`` is rounding that ``1/σ²``
+    would amplify), ``|Φ_k|²``, ``U_k`` and ``U_kᴴ``."""
+    mk = U.shape[0]
+    rk = U.shape[1]
+    nk = HkH.shape[0]
+    thr = max(p[rk - 1], 0.0) * 10.0 * mk * eps
+    PhiK = np.dot(HkH, U)  # noqa: N806 - (n_k, r_k), C order = Φ_k's layout in Phi
+    for j in range(rk):
+        if not p[j] > thr:
+            p[j] = 0.0
+            for i in range(nk):
+                PhiK[i, j] = 0.0
+        pall[poff[k] + j] = p[j]
+    flat = PhiK.ravel()
+    o = foff[k]
+    for i in range(flat.size):
+        v = flat[i]
+        Phi[o + i] = v
+        Phi2[o + i] = v.real * v.real + v.imag * v.imag
+    U_all[uoff[k] : uoff[k + 1]] = U.ravel()
+    Uh[uoff[k] : uoff[k + 1]] = np.ascontiguousarray(U.conj().T).ravel()
+
+
+@njit
 def _logdet_shifted(p, sigma2):  # noqa: ANN001, ANN202
     """``Σ_i log(σ² + p_i)`` (``p ≥ 0``) as ``M log σ² + log Π (1 + p_i/σ²)``: the
     product of factors ≥ 1 is taken in runs and its logarithm added before it could
@@ -199,30 +232,40 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
     Phi = np.empty(foff[K], dtype=Hbuf.dtype)  # noqa: N806 - Φ_k = H_kᴴ U_k (n_k × r_k)
     Phi2 = np.empty(foff[K], dtype=g.dtype)  # noqa: N806
     pall = np.empty(poff[K], dtype=g.dtype)
+    # full-size factors are diagonalised two at a time (their QL iterations overlap,
+    # _symeig.eigh_pair); the same eigenpairs as one at a time
+    pend = -1
+    Cp = np.empty((0, 0), dtype=Hbuf.dtype)  # noqa: N806
     for k in range(K):
         mk = Ms[k]
         nk = ns[k]
-        rk = rs[k]
         Hk = Hbuf[hoff[k] : hoff[k + 1]].reshape(mk, nk)  # noqa: N806
         gk = g[goff[k] : goff[k + 1]]
         HkH = np.ascontiguousarray(Hk.conj().T)  # noqa: N806
-        p, U = _factor_eig(Hk, gk, HkH)  # noqa: N806
-        thr = max(p[rk - 1], 0.0) * 10.0 * mk * eps
-        PhiK = np.dot(HkH, U)  # noqa: N806 - (n_k, r_k), C order = Φ_k's layout in Phi
-        for j in range(rk):
-            if not p[j] > thr:
-                p[j] = 0.0
-                for i in range(nk):
-                    PhiK[i, j] = 0.0
-            pall[poff[k] + j] = p[j]
-        flat = PhiK.ravel()
-        o = foff[k]
-        for i in range(flat.size):
-            v = flat[i]
-            Phi[o + i] = v
-            Phi2[o + i] = v.real * v.real + v.imag * v.imag
-        U_all[uoff[k] : uoff[k + 1]] = U.ravel()
-        Uh[uoff[k] : uoff[k + 1]] = np.ascontiguousarray(U.conj().T).ravel()
+        if nk < mk:
+            p, U = _factor_eig(Hk, gk, HkH)  # noqa: N806
+            _store_factor(k, p, U, HkH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
+            continue
+        C = _factor_gram(Hk, gk, HkH)  # noqa: N806
+        if pend < 0:
+            pend = k
+            Cp = C  # noqa: N806
+            continue
+        p1, U1, p2, U2 = eigh_pair(Cp, C)  # noqa: N806
+        o = hoff[pend]
+        HpH = np.ascontiguousarray(  # noqa: N806
+            Hbuf[o : o + Ms[pend] * ns[pend]].reshape(Ms[pend], ns[pend]).conj().T
+        )
+        _store_factor(pend, p1, U1, HpH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
+        _store_factor(k, p2, U2, HkH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
+        pend = -1
+    if pend >= 0:
+        p, U = eigh_small(Cp)  # noqa: N806
+        o = hoff[pend]
+        HpH = np.ascontiguousarray(  # noqa: N806
+            Hbuf[o : o + Ms[pend] * ns[pend]].reshape(Ms[pend], ns[pend]).conj().T
+        )
+        _store_factor(pend, p, U, HpH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
     # (⊗U_k)ᴴ y on the range R = ⊗U_k (r = Π r_k columns); the orthogonal complement
     # (eigenvalue 0: C⁻¹ = 1/σ² there, and H_kᴴ annihilates it) enters the sums only
     # through ‖(I − R Rᴴ) y‖², taken from the explicit residual (no cancellation)

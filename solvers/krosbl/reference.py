@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .solver import AM_INNER_TOL
+
 
 def dense_dictionary(H: list[np.ndarray]) -> np.ndarray:  # noqa: N803
     """``kron(H[0], ..., H[K-1])``."""
@@ -142,7 +144,7 @@ def krosbl_dense(
                     gs[k] = am_update_dense(lam, gs, k)
                 gs = _normalise(gs)
                 change = max(np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(gs, old))
-                if change < 1e-7:
+                if change < AM_INNER_TOL:
                     break
             gammas = gs
         else:

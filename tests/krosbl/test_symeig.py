@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from solvers.krosbl._symeig import SMALL_MAX, SMALL_MAX_COMPLEX, eigh_small
+from solvers.krosbl._symeig import SMALL_MAX, SMALL_MAX_COMPLEX, eigh_pair, eigh_small
 
 
 def _matrix(n: int, kind: str, cplx: bool, rng: np.random.Generator) -> np.ndarray:
@@ -64,3 +64,29 @@ def test_tiny_and_huge_scales() -> None:
         w_ref = np.linalg.eigh(C)[0]
         np.testing.assert_allclose(w / s, w_ref, rtol=0, atol=1e-13 * np.abs(C).max())
         np.testing.assert_allclose(U.T @ U, np.eye(16), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("cplx", [False, True])
+@pytest.mark.parametrize(
+    ("n1", "kind1", "n2", "kind2"),
+    [
+        (20, "random", 20, "random"),  # the M = 400 case: two 20 x 20 factors
+        (8, "graded", 15, "cluster"),  # different orders: one QL finishes first
+        (12, "rank1", 5, "diag"),  # early deflations on one side
+        (3, "zero", 12, "random"),  # zero matrix: LAPACK fallback for both
+        (20, "random", SMALL_MAX + 3, "graded"),  # one above the compiled range
+        (2, "random", 2, "graded"),
+    ],
+)
+def test_pair_equals_two_single_calls(n1: int, kind1: str, n2: int, kind2: str, cplx: bool):
+    # the interleaved QL iterations of eigh_pair do, matrix by matrix, exactly what
+    # eigh_small does: the same eigenpairs bit for bit (or the same fallback)
+    rng = np.random.default_rng(n1 * 100 + n2 + cplx)
+    C1, C2 = _matrix(n1, kind1, cplx, rng), _matrix(n2, kind2, cplx, rng)  # noqa: N806
+    w1, U1, w2, U2 = eigh_pair(C1, C2)  # noqa: N806
+    for w, U, C in ((w1, U1, C1), (w2, U2, C2)):  # noqa: N806
+        w_ref, U_ref = eigh_small(C)  # noqa: N806
+        np.testing.assert_array_equal(w, w_ref)
+        np.testing.assert_array_equal(U, U_ref)
+        scale = max(np.abs(C).max(), 1e-300)
+        np.testing.assert_allclose(w, np.linalg.eigh(C)[0], rtol=0, atol=1e-13 * scale)
