@@ -89,20 +89,21 @@ def _factor_gram(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
 
 
 @njit
-def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
-    """``H_k diag(γ_k) H_kᴴ = U diag(p) Uᴴ`` on its range; ``HkH`` = ``H_kᴴ`` (contiguous).
+def _factor_system(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
+    """What diagonalises ``H_k diag(γ_k) H_kᴴ = U diag(p) Uᴴ`` on its range:
+    ``(S, Q1t)`` with ``S = W diag(p) Wᴴ`` Hermitian and ``U = Q1tᵀ W`` (``HkH`` =
+    ``H_kᴴ``, contiguous).
 
-    ``M_k ≤ n_k``: the eigendecomposition of the M_k × M_k matrix (U square, p
-    ascending). ``n_k < M_k`` (a pruned factor): the matrix ``C = B Bᴴ``,
-    ``B = H_k Γ_k^½``, has rank ≤ n_k and only its range is returned — a Householder
-    QR ``B = Q_1 R`` (Q_1: M_k × n_k, orthonormal columns) and the n_k × n_k
-    eigendecomposition ``R Rᴴ = W diag(p) Wᴴ`` give ``U = Q_1 W`` (M_k × n_k) in
-    ``O(M_k n_k²)``; the orthogonal complement (eigenvalue 0) is left implicit (see
-    :func:`estep_fused`).
+    ``M_k ≤ n_k``: ``S`` is the M_k × M_k matrix itself (``Q1t`` empty: ``U = W``).
+    ``n_k < M_k`` (a pruned factor): the matrix ``C = B Bᴴ``, ``B = H_k Γ_k^½``, has
+    rank ≤ n_k and only its range is used — a Householder QR ``B = Q_1 R`` (Q_1:
+    M_k × n_k, orthonormal columns, ``Q1t = Q_1ᵀ``) and ``S = R Rᴴ`` (n_k × n_k), so
+    that ``U = Q_1 W`` (M_k × n_k) in ``O(M_k n_k²)``; the orthogonal complement
+    (eigenvalue 0) is left implicit (see :func:`estep_fused`).
     """
     mk, nk = Hk.shape
     if nk >= mk:
-        return eigh_small(_factor_gram(Hk, gk, HkH))
+        return _factor_gram(Hk, gk, HkH), np.empty((0, mk), dtype=Hk.dtype)
     # Bt = (H_k Γ_k^½)ᵀ: the columns of B as contiguous rows
     Bt = np.empty((nk, mk), dtype=Hk.dtype)  # noqa: N806
     for j in range(nk):
@@ -157,11 +158,18 @@ def _factor_eig(Hk, gk, HkH):  # noqa: ANN001, ANN202, N803
         for i in range(c + 1):
             R[i, c] = Bt[c, i]
     G = np.dot(R, np.ascontiguousarray(R.conj().T))  # noqa: N806
-    G = (G + G.conj().T) * 0.5  # noqa: N806
-    w, W = eigh_small(G)  # noqa: N806
-    # U = Q_1 W (M_k × n_k)
-    U = np.dot(np.ascontiguousarray(Q1t.T), W)  # noqa: N806
-    return w, U
+    return (G + G.conj().T) * 0.5, Q1t
+
+
+@njit
+def _finish_factor(
+    k, p, W, Q1t, Hbuf, hoff, Ms, ns, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff
+):  # noqa: ANN001, ANN202, N803
+    """``U_k = Q1tᵀ W`` (or ``W``) and :func:`_store_factor`."""
+    o = hoff[k]
+    HkH = np.ascontiguousarray(Hbuf[o : o + Ms[k] * ns[k]].reshape(Ms[k], ns[k]).conj().T)  # noqa: N806
+    U = W if Q1t.shape[0] == 0 else np.dot(np.ascontiguousarray(Q1t.T), W)  # noqa: N806
+    _store_factor(k, p, U, HkH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
 
 
 @njit
@@ -232,40 +240,33 @@ def estep_fused(Hbuf, Ms, ns, g, sigma2, Y, eps, scale, newton):  # noqa: ANN001
     Phi = np.empty(foff[K], dtype=Hbuf.dtype)  # noqa: N806 - Φ_k = H_kᴴ U_k (n_k × r_k)
     Phi2 = np.empty(foff[K], dtype=g.dtype)  # noqa: N806
     pall = np.empty(poff[K], dtype=g.dtype)
-    # full-size factors are diagonalised two at a time (their QL iterations overlap,
-    # _symeig.eigh_pair); the same eigenpairs as one at a time
+    # the factors' eigenproblems are solved two at a time (their QL iterations
+    # overlap, _symeig.eigh_pair); the same eigenpairs as one at a time
     pend = -1
-    Cp = np.empty((0, 0), dtype=Hbuf.dtype)  # noqa: N806
+    Sp = np.empty((0, 0), dtype=Hbuf.dtype)  # noqa: N806
+    Qp = np.empty((0, 0), dtype=Hbuf.dtype)  # noqa: N806
     for k in range(K):
         mk = Ms[k]
         nk = ns[k]
         Hk = Hbuf[hoff[k] : hoff[k + 1]].reshape(mk, nk)  # noqa: N806
-        gk = g[goff[k] : goff[k + 1]]
-        HkH = np.ascontiguousarray(Hk.conj().T)  # noqa: N806
-        if nk < mk:
-            p, U = _factor_eig(Hk, gk, HkH)  # noqa: N806
-            _store_factor(k, p, U, HkH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
-            continue
-        C = _factor_gram(Hk, gk, HkH)  # noqa: N806
+        S, Q1t = _factor_system(Hk, g[goff[k] : goff[k + 1]], np.ascontiguousarray(Hk.conj().T))  # noqa: N806
         if pend < 0:
             pend = k
-            Cp = C  # noqa: N806
+            Sp, Qp = S, Q1t  # noqa: N806
             continue
-        p1, U1, p2, U2 = eigh_pair(Cp, C)  # noqa: N806
-        o = hoff[pend]
-        HpH = np.ascontiguousarray(  # noqa: N806
-            Hbuf[o : o + Ms[pend] * ns[pend]].reshape(Ms[pend], ns[pend]).conj().T
+        p1, W1, p2, W2 = eigh_pair(Sp, S)  # noqa: N806
+        _finish_factor(
+            pend, p1, W1, Qp, Hbuf, hoff, Ms, ns, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff
         )
-        _store_factor(pend, p1, U1, HpH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
-        _store_factor(k, p2, U2, HkH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
+        _finish_factor(
+            k, p2, W2, Q1t, Hbuf, hoff, Ms, ns, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff
+        )
         pend = -1
     if pend >= 0:
-        p, U = eigh_small(Cp)  # noqa: N806
-        o = hoff[pend]
-        HpH = np.ascontiguousarray(  # noqa: N806
-            Hbuf[o : o + Ms[pend] * ns[pend]].reshape(Ms[pend], ns[pend]).conj().T
+        p, W = eigh_small(Sp)  # noqa: N806
+        _finish_factor(
+            pend, p, W, Qp, Hbuf, hoff, Ms, ns, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff
         )
-        _store_factor(pend, p, U, HpH, eps, pall, poff, Phi, Phi2, foff, U_all, Uh, uoff)
     # (⊗U_k)ᴴ y on the range R = ⊗U_k (r = Π r_k columns); the orthogonal complement
     # (eigenvalue 0: C⁻¹ = 1/σ² there, and H_kᴴ annihilates it) enters the sums only
     # through ‖(I − R Rᴴ) y‖², taken from the explicit residual (no cancellation)

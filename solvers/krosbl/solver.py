@@ -41,6 +41,7 @@ References
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ AM_INNER_TOL = 1e-5
 SCALE_NEWTON = 30
 #: largest active size (n and M) run by the fused single-kernel iteration on the CPU
 FUSED_MAX = 1 << 16
+_EPS64 = float(np.finfo(np.float64).eps)
 #: largest explicit dictionary (entries) that method "sbl" builds
 SBL_MAX_ENTRIES = 1 << 28
 
@@ -868,12 +870,12 @@ def _fused_solve(prob: _Problem, params: KroSBLParams) -> KroSBLResult:
     Ns = np.asarray(prob.Ns, dtype=np.int64)  # noqa: N806
     # γ_k = 1 then _normalise: 1/√N_k for k < K, the product of the norms and the
     # initial scale in γ_K
-    root = np.sqrt(Ns[:-1].astype(np.float64))
-    c = prob.initial_scale() * params.init_scale * float(root.prod())
-    g = np.repeat(np.append(1.0 / root, c), Ns)
+    root = [math.sqrt(n) for n in prob.Ns[:-1]]
+    c = prob.initial_scale() * params.init_scale * math.prod(root)
+    g = np.repeat([1.0 / r for r in root] + [c], prob.Ns)
     hbuf = np.concatenate([h.reshape(-1) for h in prob.H])
     prune = params.prune if isinstance(params.prune, list) else [params.prune] * K
-    eps = float(np.finfo(np.float64).eps)
+    eps = _EPS64
     t = time.perf_counter()
     g, ns, iflat, mu, sigma2, it, converged, obj, res, noise = _fused.em_loop(
         hbuf, np.asarray(prob.Ms, dtype=np.int64), Ns, g, float(prob.sigma2), prob.Y, eps,
@@ -884,17 +886,17 @@ def _fused_solve(prob: _Problem, params: KroSBLParams) -> KroSBLResult:
     )  # fmt: skip
     t_loop = time.perf_counter() - t
     x, full, gamma, support, fs, sizes = _fused.assemble(g, ns, iflat, mu, Ns, params.support_tol)
-    go = np.cumsum(Ns).tolist()
-    so = np.cumsum(sizes).tolist()
+    go = [0, *itertools.accumulate(prob.Ns)]
+    so = [0, *itertools.accumulate(sizes.tolist())]
     objective = obj.tolist()
     noise_hist = noise.tolist()
     return KroSBLResult(
         x=x[:, 0] if prob.vector else x,
-        gammas=np.split(full, go[:-1]),
+        gammas=[full[go[k] : go[k + 1]] for k in range(K)],
         gamma=gamma,
         noise_var=float(sigma2),
         support=support,
-        factor_support=np.split(fs, so[:-1]),
+        factor_support=[fs[so[k] : so[k + 1]] for k in range(K)],
         objective=obj,
         residuals=res,
         n_iter=it,
