@@ -69,6 +69,7 @@ AM_INNER_TOL = 1e-5
 SCALE_NEWTON = 30
 #: largest active size (n and M) run by the fused single-kernel iteration on the CPU
 FUSED_MAX = 1 << 16
+#: double-precision machine epsilon (the fused kernels run in float64)
 _EPS64 = float(np.finfo(np.float64).eps)
 #: largest explicit dictionary (entries) that method "sbl" builds
 SBL_MAX_ENTRIES = 1 << 28
