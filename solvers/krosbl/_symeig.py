@@ -266,40 +266,14 @@ def eigh_small(c):  # noqa: ANN001, ANN201
     rounding; the callers symmetrise). Returns ``(w, U)``: ascending real eigenvalues
     and the C-ordered matrix of eigenvectors (columns).
     """
-    n = c.shape[0]
-    if n > (SMALL_MAX_COMPLEX if np.iscomplexobj(c) else SMALL_MAX) or n < 2:
+    if not _compiled_order(c):
         w0, u0 = np.linalg.eigh(c)
         return w0, np.ascontiguousarray(u0)
-    top = 0.0
-    for i in range(n):
-        for j in range(n):
-            v = abs(c[i, j])
-            if v > top:
-                top = v
-    if not top > 0.0 or not math.isfinite(top):
+    d, e, zt, top = _scaled_tridiagonal(c)
+    if top == 0.0 or not _ql_implicit(d, e, zt):
         w0, u0 = np.linalg.eigh(c)
         return w0, np.ascontiguousarray(u0)
-    a = np.empty((n, n), dtype=c.dtype)
-    inv = 1.0 / top
-    for i in range(n):  # scaled to max |entry| = 1: no overflow in the rotations
-        for j in range(n):
-            a[i, j] = c[i, j] * inv
-    d = np.empty(n)
-    e = np.empty(n)
-    zt = np.empty((n, n), dtype=c.dtype)
-    _tridiagonalize(a, d, e, zt)
-    if not _ql_implicit(d, e, zt):
-        w0, u0 = np.linalg.eigh(c)
-        return w0, np.ascontiguousarray(u0)
-    order = np.argsort(d)
-    w = np.empty(n)
-    u = np.empty((n, n), dtype=c.dtype)
-    for j in range(n):
-        o = order[j]
-        w[j] = d[o] * top
-        for i in range(n):
-            u[i, j] = zt[o, i]
-    return w, u
+    return _sorted_pairs(d, zt, top)
 
 
 @njit(fastmath=_FAST, error_model="numpy")
@@ -444,7 +418,7 @@ def _scaled_tridiagonal(c):  # noqa: ANN001, ANN202
         return d, e, zt, 0.0
     a = np.empty((n, n), dtype=c.dtype)
     inv = 1.0 / top
-    for i in range(n):
+    for i in range(n):  # scaled to max |entry| = 1: no overflow in the rotations
         for j in range(n):
             a[i, j] = c[i, j] * inv
     _tridiagonalize(a, d, e, zt)
